@@ -1,0 +1,328 @@
+"""One chain for every line the process prints: structlog loggers and the standard library's.
+
+structlog is configured once with obskit's wrapper class and the process-wide :class:`Processor`; the
+standard library gets a handler on the root logger that feeds its records through the same processor.
+uvicorn turns propagation off for its loggers, so their handlers are replaced too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import IO, TYPE_CHECKING, Any
+
+import structlog
+
+from obskit._processors import LEVEL_NUMBERS, Processor
+from obskit._renderers import render_console, render_json, safe_repr, safe_str
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from obskit._config import Settings
+
+# Loggers that frameworks configure with propagate=False and handlers of their own.
+TAKEN_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicorn.error", "gunicorn.access")
+
+
+class Sink:
+    """Writes rendered lines; a failing stream is counted and reported once, never raised to the caller."""
+
+    def __init__(self) -> None:
+        self.stream: IO[Any] | None = None  # None: whatever sys.stdout is at write time
+        self.captures: list[Callable[[bytes], None]] = []
+        self.failures = 0
+        self._reported = False
+        self._lock = threading.Lock()
+
+    def write(self, line: bytes) -> None:
+        for capture in self.captures:
+            capture(line)
+        stream = self.stream if self.stream is not None else sys.stdout
+        try:
+            buf = getattr(stream, "buffer", None)
+            if buf is not None:
+                # A BufferedWriter serialises writes itself; one write() call is one whole line.
+                buf.write(line)
+                buf.flush()
+            else:
+                text = line.decode("utf-8")
+                with self._lock:
+                    stream.write(text)
+                    stream.flush()
+        except Exception as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        if self._reported:
+            return
+        self._reported = True
+        try:
+            err = sys.__stderr__
+            if err is not None:
+                err.write(f"obskit: writing a log line failed ({safe_repr(exc)}); further failures are counted\n")
+                err.flush()
+        except Exception:  # noqa: S110 - nowhere left to report to
+            pass
+
+    def reset_failures(self) -> None:
+        self.failures = 0
+        self._reported = False
+
+
+sink = Sink()
+
+
+class Pipeline:
+    """The processor plus the renderer: the last element of structlog's processor list."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.processor = Processor(settings)
+        self.settings = settings
+
+    def update(self, settings: Settings) -> None:
+        self.settings = settings
+        self.processor.settings = settings
+
+    def render(self, record: dict[str, Any]) -> bytes:
+        s = self.settings
+        if s.console:
+            return render_console(record, s.colors)
+        return render_json(record, s.max_record_bytes)
+
+    def __call__(self, logger: object, method_name: str, event_dict: Any) -> bytes:
+        try:
+            record = self.processor(logger, method_name, event_dict)
+        except Exception as exc:  # the logging call never raises
+            record = self.processor.build("error", "obskit could not process a log record", {}, None)
+            record["render_error"] = safe_repr(exc)
+        return self.render(record)
+
+
+class SinkLogger:
+    """structlog's wrapped logger: carries the logger name; every method writes to the sink."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+
+    def msg(self, line: bytes) -> None:
+        sink.write(line)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
+_sink_loggers: dict[str | None, SinkLogger] = {}
+
+
+def _sink_logger_factory(*args: Any) -> SinkLogger:
+    name = args[0] if args and isinstance(args[0], str) else None
+    logger = _sink_loggers.get(name)
+    if logger is None:
+        logger = SinkLogger(name)
+        if len(_sink_loggers) < 10_000:  # names come from code, but never grow without bound
+            _sink_loggers[name] = logger
+    return logger
+
+
+# -- structlog wrapper: the level is read at call time so reconfiguring works on cached loggers --------
+
+
+class _Level:
+    __slots__ = ("number",)
+
+    def __init__(self) -> None:
+        self.number = 20
+
+
+level_gate = _Level()
+
+
+def _make_method(name: str, number: int) -> Callable[..., Any]:
+    def meth(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> Any:
+        if number < level_gate.number:
+            return None
+        if args:
+            event = _interpolate(event, args)
+        return self._proxy_to_logger(name, event, **kw)
+
+    meth.__name__ = name
+    return meth
+
+
+def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
+    try:
+        if len(args) == 1 and isinstance(args[0], dict) and args[0]:
+            return event % args[0]
+        return event % args
+    except Exception:
+        return f"{safe_str(event)} {safe_repr(args)}"
+
+
+class BoundLogger(structlog.BoundLoggerBase):
+    """A structlog bound logger whose records follow obskit's record (SPEC §3).
+
+    ``debug``/``info``/``warning``/``error``/``critical``/``exception`` log at that level; ``bind`` and
+    ``new`` work as in structlog. Filtering by level happens before any work is done.
+    """
+
+    debug = _make_method("debug", 10)
+    info = _make_method("info", 20)
+    msg = info
+    warning = _make_method("warning", 30)
+    warn = warning
+    error = _make_method("error", 40)
+    critical = _make_method("critical", 50)
+    fatal = critical
+
+    def exception(self, event: Any = None, *args: Any, **kw: Any) -> Any:
+        if level_gate.number > 40:
+            return None
+        kw.setdefault("exc_info", True)
+        if args:
+            event = _interpolate(event, args)
+        return self._proxy_to_logger("exception", event, **kw)
+
+    def log(self, level: int, event: Any = None, *args: Any, **kw: Any) -> Any:
+        if level < level_gate.number:
+            return None
+        name = _std_level(level)
+        if args:
+            event = _interpolate(event, args)
+        return self._proxy_to_logger(name, event, **kw)
+
+    def is_enabled_for(self, level: int) -> bool:
+        return level >= level_gate.number
+
+    def get_effective_level(self) -> int:
+        return level_gate.number
+
+
+# -- the standard library ------------------------------------------------------------------------------
+
+_STD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
+)
+
+
+def _std_level(levelno: int) -> str:
+    if levelno >= 50:
+        return "critical"
+    if levelno >= 40:
+        return "error"
+    if levelno >= 30:
+        return "warning"
+    if levelno >= 20:
+        return "info"
+    return "debug"
+
+
+class StdlibHandler(logging.Handler):
+    """Feeds standard-library records through obskit's processor and sink."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        super().__init__(logging.NOTSET)
+        self.pipeline = pipeline
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        # The sink is thread-safe by itself; skip Handler's lock on this hot path.
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            try:
+                message = record.getMessage()
+            except Exception as exc:
+                message = f"{safe_str(record.msg)} [log arguments did not format: {safe_repr(exc)}]"
+            rd = record.__dict__
+            extra_keys = rd.keys() - _STD_ATTRS
+            fields = {k: rd[k] for k in extra_keys} if extra_keys else {}
+            if record.stack_info:
+                fields["stack_info"] = record.stack_info
+            pipeline = self.pipeline
+            out = pipeline.processor.build(
+                _std_level(record.levelno), message, fields, record.exc_info, record.name
+            )
+            line = pipeline.render(out)
+        except Exception as exc:
+            line = self.pipeline.render(
+                self.pipeline.processor.build(
+                    "error", "obskit could not process a log record", {"render_error": safe_repr(exc)}, None
+                )
+            )
+        sink.write(line)
+
+
+_saved: dict[str, Any] | None = None
+
+
+def install(settings: Settings, pipeline: Pipeline) -> None:
+    """Point structlog and the standard library at ``pipeline``; idempotent."""
+    global _saved  # noqa: PLW0603
+    level_gate.number = LEVEL_NUMBERS[settings.level]
+    sink.stream = settings.stream
+    if _saved is None:
+        root = logging.getLogger()
+        _saved = {
+            "structlog": structlog.get_config(),
+            "root_handlers": list(root.handlers),
+            "root_level": root.level,
+            "loggers": {
+                n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in TAKEN_OVER
+            },
+        }
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, pipeline],
+        wrapper_class=BoundLogger,
+        logger_factory=_sink_logger_factory,
+        context_class=dict,
+        cache_logger_on_first_use=True,
+    )
+    take_over_stdlib(pipeline, settings)
+
+
+def take_over_stdlib(pipeline: Pipeline, settings: Settings) -> None:
+    """Install the handler on root and re-route loggers that frameworks detached (uvicorn, gunicorn).
+
+    Safe to call again: uvicorn applies its own ``dictConfig`` after an app may have configured obskit,
+    so the middleware calls this once more at lifespan startup.
+    """
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, StdlibHandler)), None)
+    if handler is None:
+        handler = StdlibHandler(pipeline)
+    handler.pipeline = pipeline
+    root.handlers = [handler]
+    root.setLevel(LEVEL_NUMBERS[settings.level])
+    for name in TAKEN_OVER:
+        lg = logging.getLogger(name)
+        lg.handlers = []
+        lg.propagate = True
+    logging.captureWarnings(settings.capture_warnings)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`: structlog's and the standard library's previous configuration come back."""
+    global _saved  # noqa: PLW0603
+    if _saved is None:
+        return
+    structlog.reset_defaults()
+    structlog.configure(**_saved["structlog"])
+    root = logging.getLogger()
+    root.handlers = _saved["root_handlers"]
+    root.setLevel(_saved["root_level"])
+    for name, (handlers, propagate) in _saved["loggers"].items():
+        lg = logging.getLogger(name)
+        lg.handlers = handlers
+        lg.propagate = propagate
+    logging.captureWarnings(False)
+    level_gate.number = 20
+    sink.stream = None
+    sink.reset_failures()
+    _saved = None

@@ -1,0 +1,231 @@
+"""The one processor every record goes through, structlog's and the standard library's alike.
+
+It is a single fused step rather than a chain of small processors because it runs on every log line:
+level, timestamp, service, trace ids, the ``event`` -> ``message`` rename, redaction, size bounds and the
+structured ``error`` object are all done in one pass over the event dict, in the record's key order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from obskit import _context, _stack
+from obskit._errors import classify
+from obskit._renderers import safe_str
+
+if TYPE_CHECKING:
+    from collections.abc import MutableMapping
+
+    from obskit._config import Settings
+
+_UTC = UTC
+_LEVEL_OF_METHOD = {
+    "debug": "debug",
+    "info": "info",
+    "msg": "info",
+    "log": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "err": "error",
+    "exception": "error",
+    "critical": "critical",
+    "fatal": "critical",
+    "failure": "critical",
+}
+LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+# Keys the record owns; a caller binding one of them keeps it under a trailing underscore instead.
+RESERVED = frozenset(
+    ("timestamp", "level", "service", "trace_id", "span_id", "message", "environment", "version", "error")
+)
+_MAX_GROUP_MEMBERS = 20
+
+
+def timestamp() -> str:
+    # datetime.now (not time.time_ns) so freezegun's frozen time renders exactly.
+    return datetime.now(_UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def _otel_ids() -> tuple[str, str] | None:
+    """Ids of the active OpenTelemetry span, if the SDK is in use at all (never imports it)."""
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:
+        return None
+    try:
+        ctx = trace.get_current_span().get_span_context()
+    except Exception:
+        return None
+    if not ctx.is_valid:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
+
+
+def exc_from_info(exc_info: Any) -> BaseException | None:
+    """Normalise every ``exc_info`` form structlog and logging accept into the exception (or None)."""
+    if exc_info is None or exc_info is False:
+        return None
+    if isinstance(exc_info, BaseException):
+        return exc_info
+    if isinstance(exc_info, tuple):
+        return exc_info[1] if len(exc_info) == 3 and isinstance(exc_info[1], BaseException) else None
+    # exc_info=True: the exception being handled right now
+    return sys.exc_info()[1]
+
+
+class Processor:
+    """The fused processor; one instance lives for the process, its settings swap on reconfigure."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # structlog processor signature
+    def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
+        level = _LEVEL_OF_METHOD.get(method_name, "info")
+        event = event_dict.pop("event", "")
+        exc_info = event_dict.pop("exc_info", None)
+        if method_name == "exception" and exc_info is None:
+            exc_info = True
+        return self.build(level, event, event_dict, exc_info, getattr(logger, "name", None))
+
+    def build(
+        self,
+        level: str,
+        event: object,
+        fields: MutableMapping[str, Any],
+        exc_info: Any,
+        logger_name: str | None = None,
+    ) -> dict[str, Any]:
+        s = self.settings
+        ctx = _context._current.get()
+        ids = _otel_ids() if s.otel and ctx is None else None
+        message = event if type(event) is str else safe_str(event)
+        if len(message) > s.max_value_chars:
+            message = _truncate(message, s.max_value_chars)
+        out: dict[str, Any] = {
+            "timestamp": timestamp(),
+            "level": level,
+            "service": s.service,
+            "trace_id": ctx.trace_id if ctx is not None else (ids[0] if ids else None),
+            "message": message,
+        }
+        if ctx is not None:
+            out["span_id"] = ctx.span_id
+            if ctx.request_id is not None:
+                out["request_id"] = ctx.request_id
+        elif ids:
+            out["span_id"] = ids[1]
+        if logger_name is not None:
+            out["logger"] = logger_name
+        if s.environment is not None:
+            out["environment"] = s.environment
+        if s.version is not None:
+            out["version"] = s.version
+        if fields:
+            is_secret = s.redactor.is_secret
+            limit = s.max_value_chars
+            for key, value in fields.items():
+                if type(key) is not str:
+                    key = safe_str(key)  # noqa: PLW2901
+                if is_secret(key):
+                    value = "[REDACTED]"  # noqa: PLW2901
+                else:
+                    t = type(value)
+                    if t is str:
+                        if len(value) > limit:
+                            value = _truncate(value, limit)  # noqa: PLW2901
+                    elif t is dict or t is list or t is tuple:
+                        value = _clean(value, is_secret, limit, 0)  # noqa: PLW2901
+                if key in RESERVED or (key == "logger" and "logger" in out):
+                    key = key + "_"  # noqa: PLW2901
+                out[key] = value
+        if exc_info is not None and exc_info is not False:
+            exc = exc_from_info(exc_info)
+            if exc is not None:
+                out["error"] = error_object(exc, LEVEL_NUMBERS[level] >= s.stack_level)
+        return out
+
+
+def _truncate(text: str, limit: int) -> str:
+    return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
+
+
+def _clean(value: Any, is_secret: Any, limit: int, depth: int) -> Any:
+    """Redact and bound a nested value; returns the same object when nothing had to change."""
+    if depth >= 16:
+        return "[nested too deep]"
+    t = type(value)
+    if t is dict:
+        changed: dict[Any, Any] | None = None
+        for k, v in value.items():
+            nv = "[REDACTED]" if type(k) is str and is_secret(k) else _clean(v, is_secret, limit, depth + 1)
+            if nv is not v and changed is None:
+                changed = dict(value)
+            if changed is not None:
+                changed[k] = nv
+        return value if changed is None else changed
+    if t is list or t is tuple:
+        items = [_clean(v, is_secret, limit, depth + 1) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items
+    if t is str and len(value) > limit:
+        return _truncate(value, limit)
+    return value
+
+
+def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
+    """The record's ``error`` object: type, redacted message, classification, fingerprint, frames."""
+    from obskit._redact import redact_text  # noqa: PLC0415
+
+    c = classify(exc)
+    err: dict[str, Any] = {
+        "type": _stack.type_name(exc),
+        "message": redact_text(safe_str(exc))[:4096],
+        "known": c.known,
+        "code": c.code if c.known else None,
+        "fingerprint": cached_fingerprint(exc),
+    }
+    if with_stack:
+        err["stack"] = _stack.frames(exc)
+    cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    if cause is not None:
+        err["cause"] = {"type": _stack.type_name(cause), "message": redact_text(safe_str(cause))[:1024]}
+    if isinstance(exc, BaseExceptionGroup):
+        members = []
+        for member in _leaves(exc)[:_MAX_GROUP_MEMBERS]:
+            m: dict[str, Any] = {
+                "type": _stack.type_name(member),
+                "message": redact_text(safe_str(member))[:1024],
+                "fingerprint": cached_fingerprint(member),
+            }
+            if with_stack:
+                m["stack"] = _stack.frames(member)
+            members.append(m)
+        err["exceptions"] = members
+    return err
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        if isinstance(e, BaseExceptionGroup):
+            out.extend(_leaves(e))
+        else:
+            out.append(e)
+    return out
+
+
+def cached_fingerprint(exc: BaseException) -> str:
+    """The fingerprint, computed once per exception object (the log record and the alert share it)."""
+    fp = getattr(exc, "__obskit_fingerprint__", None)
+    if type(fp) is str:
+        return fp
+    fp = _stack.fingerprint(exc)
+    # An exception type that refuses attributes just recomputes next time.
+    with contextlib.suppress(Exception):
+        exc.__obskit_fingerprint__ = fp  # type: ignore[attr-defined]
+    return fp
+

@@ -1,0 +1,109 @@
+"""Redaction of secret-looking keys and of obvious secrets inside free text.
+
+A key is secret when, lower-cased with ``-`` read as ``_``, it *contains* one of the configured patterns
+(``db_password``, ``X-Api-Key``, ``sessionToken`` …). The answer is cached per key string: log keys repeat,
+so the hot path is one dict lookup.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+REDACTED = "[REDACTED]"
+
+DEFAULT_REDACT_KEYS: tuple[str, ...] = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "authorization",
+    "cookie",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+    "credential",
+    "session_id",
+    "sessionid",
+    "dsn",
+    "signature",
+)
+
+_CACHE_MAX = 8192
+
+
+class Redactor:
+    __slots__ = ("_cache", "_patterns", "_text_res")
+
+    def __init__(self, patterns: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
+        pats = []
+        for p in patterns:
+            if not isinstance(p, str) or not p.strip():
+                raise ValueError(f"redact patterns must be non-empty strings, got {p!r}")
+            pats.append(p.strip().lower().replace("-", "_"))
+        self._patterns: tuple[str, ...] = tuple(dict.fromkeys(pats))
+        self._cache: dict[str, bool] = {}
+        self._text_res: tuple[re.Pattern[str], ...] = self._compile()
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return self._patterns
+
+    def is_secret(self, key: object) -> bool:
+        name = key if type(key) is str else str(key)
+        hit = self._cache.get(name)
+        if hit is None:
+            norm = name.lower().replace("-", "_")
+            hit = any(p in norm for p in self._patterns)
+            if len(self._cache) < _CACHE_MAX:
+                self._cache[name] = hit
+        return hit
+
+    def _compile(self) -> tuple[re.Pattern[str], ...]:
+        res = [
+            # "Bearer abc", "Basic dXNlcjpwYXNz": the credential follows a scheme word
+            re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"),
+            # scheme://user:password@host
+            re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
+        ]
+        if self._patterns:
+            alt = "|".join(re.escape(p).replace("_", "[_-]?") for p in self._patterns)
+            # key=value, key: value, "key": "value" — the value up to a delimiter
+            res.append(
+                re.compile(
+                    rf"""(?i)([\w.-]*(?:{alt})[\w.-]*["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"'}}\]]+)"""
+                )
+            )
+        return tuple(res)
+
+    def redact_text(self, text: str) -> str:
+        """Mask obvious secrets in free text (exception messages): ``password=hunter2`` and the like."""
+        if not text:
+            return text
+        bearer, userinfo, *kv = self._text_res
+        text = bearer.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+        text = userinfo.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+        for rx in kv:
+            text = rx.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
+        return text
+
+
+_active = Redactor()
+
+
+def set_redactor(redactor: Redactor) -> None:
+    global _active  # noqa: PLW0603
+    _active = redactor
+
+
+def get_redactor() -> Redactor:
+    return _active
+
+
+def redact_text(text: str) -> str:
+    """Mask obvious secrets in ``text`` with the configured patterns (used for alerts and error messages)."""
+    return _active.redact_text(text)
