@@ -7,6 +7,7 @@ uvicorn turns propagation off for its loggers, so their handlers are replaced to
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import threading
@@ -14,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import structlog
 
-from obskit._processors import LEVEL_NUMBERS, Processor
+from obskit._processors import _LEVEL_OF_METHOD, LEVEL_NUMBERS, Processor
 from obskit._renderers import render_console, render_json, safe_repr, safe_str
 
 if TYPE_CHECKING:
@@ -26,31 +27,46 @@ if TYPE_CHECKING:
 TAKEN_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicorn.error", "gunicorn.access")
 
 
+_BINARY = (io.RawIOBase, io.BufferedIOBase)
+
+
 class Sink:
     """Writes rendered lines; a failing stream is counted and reported once, never raised to the caller."""
 
     def __init__(self) -> None:
-        self.stream: IO[Any] | None = None  # None: whatever sys.stdout is at write time
         self.captures: list[Callable[[bytes], None]] = []
         self.failures = 0
         self._reported = False
         self._lock = threading.Lock()
+        self.set_stream(None)
+
+    def set_stream(self, stream: IO[Any] | None) -> None:
+        """None means whatever ``sys.stdout`` is at the time of each write (pytest's capture swaps it)."""
+        self.stream = stream
+        self._binary: Any = None
+        if stream is None:
+            return
+        if isinstance(stream, _BINARY):
+            self._binary = stream
+        elif isinstance(getattr(stream, "buffer", None), _BINARY):
+            self._binary = stream.buffer  # type: ignore[attr-defined]
 
     def write(self, line: bytes) -> None:
         for capture in self.captures:
             capture(line)
-        stream = self.stream if self.stream is not None else sys.stdout
         try:
-            buf = getattr(stream, "buffer", None)
-            if buf is not None:
-                # A BufferedWriter serialises writes itself; one write() call is one whole line.
-                buf.write(line)
-                buf.flush()
-            else:
-                text = line.decode("utf-8")
-                with self._lock:
-                    stream.write(text)
-                    stream.flush()
+            out = self._binary
+            if out is None:
+                stream = self.stream if self.stream is not None else sys.stdout
+                out = getattr(stream, "buffer", None)
+                if out is None:
+                    with self._lock:
+                        stream.write(line.decode("utf-8"))
+                        stream.flush()
+                    return
+            # A BufferedWriter serialises writes itself; one write() call is one whole line.
+            out.write(line)
+            out.flush()
         except Exception as exc:
             self._failed(exc)
 
@@ -84,13 +100,29 @@ class Pipeline:
 
     def update(self, settings: Settings) -> None:
         self.settings = settings
-        self.processor.settings = settings
+        self.processor.update(settings)
 
     def render(self, record: dict[str, Any]) -> bytes:
         s = self.settings
         if s.console:
             return render_console(record, s.colors)
         return render_json(record, s.max_record_bytes)
+
+    def line(self, logger: object, method_name: str, event: Any, fields: dict[str, Any]) -> bytes:
+        """The rendered line for one call of a bound logger (the direct path, no processor chain)."""
+        try:
+            exc_info = fields.pop("exc_info", None)
+            record = self.processor.build(
+                _LEVEL_OF_METHOD.get(method_name, "info"),
+                event if event is not None else "",
+                fields,
+                exc_info,
+                getattr(logger, "name", None),
+            )
+        except Exception as exc:  # the logging call never raises
+            record = self.processor.build("error", "obskit could not process a log record", {}, None)
+            record["render_error"] = safe_repr(exc)
+        return self.render(record)
 
     def __call__(self, logger: object, method_name: str, event_dict: Any) -> bytes:
         try:
@@ -131,23 +163,54 @@ def _sink_logger_factory(*args: Any) -> SinkLogger:
 # -- structlog wrapper: the level is read at call time so reconfiguring works on cached loggers --------
 
 
-class _Level:
-    __slots__ = ("number",)
+class _State:
+    """What cached loggers read at call time, so configure() reaches loggers made before it."""
+
+    __slots__ = ("level", "pipeline")
 
     def __init__(self) -> None:
-        self.number = 20
+        self.level = 20
+        self.pipeline: Pipeline | None = None
 
 
-level_gate = _Level()
+state = _State()
+
+try:
+    # structlog's registry of the context variables bind_contextvars() made: merging just those is
+    # O(bound keys) instead of walking the whole context as merge_contextvars does.
+    from structlog.contextvars import _CONTEXT_VARS as _STRUCTLOG_VARS
+except ImportError:  # pragma: no cover - older/newer structlog: fall back to the public processor
+    _STRUCTLOG_VARS = None
+
+
+def _emit(self: BoundLogger, method: str, event: Any, kw: dict[str, Any]) -> Any:
+    pipeline = state.pipeline
+    if pipeline is None:  # obskit was reset after this logger was cached
+        return self._proxy_to_logger(method, event, **kw)
+    ctx = self._context
+    if ctx:
+        fields = ctx.copy()
+        fields.update(kw)
+    else:
+        fields = kw
+    if _STRUCTLOG_VARS is None:
+        structlog.contextvars.merge_contextvars(None, method, fields)
+    elif _STRUCTLOG_VARS:
+        for var in tuple(_STRUCTLOG_VARS.values()):
+            value = var.get(Ellipsis)
+            if value is not Ellipsis:
+                fields.setdefault(var.name[10:], value)
+    sink.write(pipeline.line(self._logger, method, event, fields))
+    return None
 
 
 def _make_method(name: str, number: int) -> Callable[..., Any]:
     def meth(self: BoundLogger, event: Any = None, *args: Any, **kw: Any) -> Any:
-        if number < level_gate.number:
+        if number < state.level:
             return None
         if args:
             event = _interpolate(event, args)
-        return self._proxy_to_logger(name, event, **kw)
+        return _emit(self, name, event, kw)
 
     meth.__name__ = name
     return meth
@@ -179,26 +242,25 @@ class BoundLogger(structlog.BoundLoggerBase):
     fatal = critical
 
     def exception(self, event: Any = None, *args: Any, **kw: Any) -> Any:
-        if level_gate.number > 40:
+        if state.level > 40:
             return None
         kw.setdefault("exc_info", True)
         if args:
             event = _interpolate(event, args)
-        return self._proxy_to_logger("exception", event, **kw)
+        return _emit(self, "exception", event, kw)
 
     def log(self, level: int, event: Any = None, *args: Any, **kw: Any) -> Any:
-        if level < level_gate.number:
+        if level < state.level:
             return None
-        name = _std_level(level)
         if args:
             event = _interpolate(event, args)
-        return self._proxy_to_logger(name, event, **kw)
+        return _emit(self, _std_level(level), event, kw)
 
     def is_enabled_for(self, level: int) -> bool:
-        return level >= level_gate.number
+        return level >= state.level
 
     def get_effective_level(self) -> int:
-        return level_gate.number
+        return state.level
 
 
 # -- the standard library ------------------------------------------------------------------------------
@@ -265,8 +327,9 @@ _saved: dict[str, Any] | None = None
 def install(settings: Settings, pipeline: Pipeline) -> None:
     """Point structlog and the standard library at ``pipeline``; idempotent."""
     global _saved  # noqa: PLW0603
-    level_gate.number = LEVEL_NUMBERS[settings.level]
-    sink.stream = settings.stream
+    state.level = LEVEL_NUMBERS[settings.level]
+    state.pipeline = pipeline
+    sink.set_stream(settings.stream)
     if _saved is None:
         root = logging.getLogger()
         _saved = {
@@ -322,7 +385,8 @@ def uninstall() -> None:
         lg.handlers = handlers
         lg.propagate = propagate
     logging.captureWarnings(False)
-    level_gate.number = 20
-    sink.stream = None
+    state.level = 20
+    state.pipeline = None
+    sink.set_stream(None)
     sink.reset_failures()
     _saved = None

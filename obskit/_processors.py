@@ -79,16 +79,37 @@ class Processor:
     """The fused processor; one instance lives for the process, its settings swap on reconfigure."""
 
     def __init__(self, settings: Settings) -> None:
+        self.update(settings)
+
+    def update(self, settings: Settings) -> None:
+        # Everything the hot path needs, read once per configure() instead of once per line.
         self.settings = settings
+        self._service = settings.service
+        self._static = tuple(
+            (k, v) for k, v in (("environment", settings.environment), ("version", settings.version)) if v is not None
+        )
+        self._limit = settings.max_value_chars
+        self._otel = settings.otel
+        self._stack_level = settings.stack_level
+        self._is_secret = settings.redactor.is_secret
+        self._keys: dict[str, int] = {}
+
+    def _key_kind(self, key: str) -> int:
+        """0: plain, 1: secret (value redacted), 2: reserved (key renamed); cached per key string."""
+        kind = 1 if self._is_secret(key) else 2 if key in RESERVED or key == "logger" else 0
+        if len(self._keys) < 8192:
+            self._keys[key] = kind
+        return kind
 
     # structlog processor signature
     def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
-        level = _LEVEL_OF_METHOD.get(method_name, "info")
         event = event_dict.pop("event", "")
         exc_info = event_dict.pop("exc_info", None)
         if method_name == "exception" and exc_info is None:
             exc_info = True
-        return self.build(level, event, event_dict, exc_info, getattr(logger, "name", None))
+        return self.build(
+            _LEVEL_OF_METHOD.get(method_name, "info"), event, event_dict, exc_info, getattr(logger, "name", None)
+        )
 
     def build(
         self,
@@ -98,53 +119,61 @@ class Processor:
         exc_info: Any,
         logger_name: str | None = None,
     ) -> dict[str, Any]:
-        s = self.settings
         ctx = _context._current.get()
-        ids = _otel_ids() if s.otel and ctx is None else None
         message = event if type(event) is str else safe_str(event)
-        if len(message) > s.max_value_chars:
-            message = _truncate(message, s.max_value_chars)
-        out: dict[str, Any] = {
-            "timestamp": timestamp(),
-            "level": level,
-            "service": s.service,
-            "trace_id": ctx.trace_id if ctx is not None else (ids[0] if ids else None),
-            "message": message,
-        }
+        limit = self._limit
+        if len(message) > limit:
+            message = _truncate(message, limit)
         if ctx is not None:
-            out["span_id"] = ctx.span_id
+            out: dict[str, Any] = {
+                "timestamp": timestamp(),
+                "level": level,
+                "service": self._service,
+                "trace_id": ctx.trace_id,
+                "message": message,
+                "span_id": ctx.span_id,
+            }
             if ctx.request_id is not None:
                 out["request_id"] = ctx.request_id
-        elif ids:
-            out["span_id"] = ids[1]
+        else:
+            ids = _otel_ids() if self._otel else None
+            out = {
+                "timestamp": timestamp(),
+                "level": level,
+                "service": self._service,
+                "trace_id": ids[0] if ids else None,
+                "message": message,
+            }
+            if ids:
+                out["span_id"] = ids[1]
         if logger_name is not None:
             out["logger"] = logger_name
-        if s.environment is not None:
-            out["environment"] = s.environment
-        if s.version is not None:
-            out["version"] = s.version
+        for k, v in self._static:
+            out[k] = v
         if fields:
-            is_secret = s.redactor.is_secret
-            limit = s.max_value_chars
+            keys = self._keys
             for key, value in fields.items():
                 if type(key) is not str:
                     key = safe_str(key)  # noqa: PLW2901
-                if is_secret(key):
-                    value = "[REDACTED]"  # noqa: PLW2901
-                else:
-                    t = type(value)
-                    if t is str:
-                        if len(value) > limit:
-                            value = _truncate(value, limit)  # noqa: PLW2901
-                    elif t is dict or t is list or t is tuple:
-                        value = _clean(value, is_secret, limit, 0)  # noqa: PLW2901
-                if key in RESERVED or (key == "logger" and "logger" in out):
+                kind = keys.get(key)
+                if kind is None:
+                    kind = self._key_kind(key)
+                if kind == 1:
+                    out[key] = "[REDACTED]"
+                    continue
+                t = type(value)
+                if t is str:
+                    if len(value) > limit:
+                        value = _truncate(value, limit)  # noqa: PLW2901
+                elif t is dict or t is list or t is tuple:
+                    value = _clean(value, self._is_secret, limit, 0)  # noqa: PLW2901
+                if kind == 2 and (key != "logger" or "logger" in out):
                     key = key + "_"  # noqa: PLW2901
                 out[key] = value
         if exc_info is not None and exc_info is not False:
             exc = exc_from_info(exc_info)
             if exc is not None:
-                out["error"] = error_object(exc, LEVEL_NUMBERS[level] >= s.stack_level)
+                out["error"] = error_object(exc, LEVEL_NUMBERS[level] >= self._stack_level)
         return out
 
 
