@@ -1,0 +1,1062 @@
+"""The alert pipeline: capture on the request path, dedup, routing, rate limits, delivery, spool.
+
+Threads and loops. ``capture()`` runs on whatever thread serves the request (the event loop, or a
+Starlette threadpool thread for sync endpoints). It takes one short ``threading.Lock``: a repeat of a
+fingerprint whose window is open only bumps ``count``/``last_seen`` and returns; a new fingerprint is
+appended to a bounded inbox and, if the inbox was empty, the delivery loop is woken with
+``call_soon_threadsafe``. Everything else happens on a dedicated daemon thread (``obskit-alerts``) that
+runs its own asyncio loop, started lazily by the first ``capture()`` (or by ``start()``, or at once when
+``spool_dir`` is set so pending alerts are replayed): routing, windows, rate limits, one worker per hook,
+the spool. A blocked application loop therefore never stalls delivery, and sync apps work unchanged.
+``flush``/``aclose`` are awaitable from any loop (bridged with ``asyncio.wrap_future``); ``close`` is the
+blocking twin for atexit and CLIs.
+
+Dedup. Each fingerprint has a window of ``dedup_window`` seconds that opens when its first occurrence is
+routed. Occurrences inside the window only count. When the window ends, if the bug fired again meanwhile,
+one follow-up event carrying the accumulated ``count`` (since ``first_seen``) is routed and a new window
+opens; if it stayed quiet the window closes and the next occurrence is a new alert (``count`` 1). The table
+is an LRU bounded by ``max_fingerprints``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import collections
+import concurrent.futures
+import contextlib
+import fnmatch
+import logging
+import math
+import random
+import re
+import threading
+import time
+import weakref
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from obskit.alerts._delivery import Counters, Job, Target
+from obskit.alerts._event import (
+    MAX_FIELD,
+    MAX_MESSAGE,
+    MAX_TITLE,
+    SEVERITIES,
+    AlertEvent,
+    Severity,
+    new_event_id,
+    normalize_severity,
+    truncate,
+)
+from obskit.alerts._spool import Spool, SpoolError
+from obskit.alerts._types import AlertHook, Delivery
+
+if TYPE_CHECKING:
+    import os
+
+logger = logging.getLogger("obskit.alerts")
+
+# Captured at import so that freezegun, which patches ``time.monotonic``, cannot freeze our timers.
+_real_monotonic: Final = time.monotonic
+
+Listener = Callable[[dict[str, Any]], None]
+_listeners: tuple[Listener, ...] = ()
+_listeners_lock = threading.Lock()
+
+DROP_REASONS: Final = (
+    "queue_full",
+    "rate_limited",
+    "permanent_error",
+    "redirect",
+    "gone",
+    "hook_disabled",
+    "max_attempts",
+    "max_age",
+    "shutdown",
+    "closed",
+    "spool_corrupt",
+    "spool_orphan",
+    "internal_error",
+)
+COUNTERS: Final = (
+    "enqueued",
+    "deduplicated",
+    "routed",
+    "unrouted",
+    "delivered",
+    "retried",
+    "rate_limited",
+    "coalesced",
+    "spooled",
+    "spool_full",
+    "replayed",
+    "shutdown_spooled",
+    "internal_error",
+)
+
+
+def add_listener(fn: Listener) -> None:
+    """Call ``fn(event.to_dict())`` for every routed alert event (testing hook of ``obskit_alerts``).
+
+    Listeners run synchronously on the delivery thread, once per routing decision (after dedup); their
+    exceptions are swallowed.
+    """
+    global _listeners  # noqa: PLW0603
+    with _listeners_lock:
+        _listeners = (*_listeners, fn)
+
+
+def remove_listener(fn: Listener) -> None:
+    """Undo :func:`add_listener` (no error if ``fn`` is not registered)."""
+    global _listeners  # noqa: PLW0603
+    with _listeners_lock:
+        items = list(_listeners)
+        with contextlib.suppress(ValueError):
+            items.remove(fn)
+        _listeners = tuple(items)
+
+
+def _notify_listeners(event: AlertEvent) -> None:
+    for fn in _listeners:
+        try:
+            fn(dict(event.to_dict()))
+        except Exception:
+            logger.debug("obskit.alerts: alert listener raised", exc_info=True)
+
+
+def _redactor() -> Callable[[str], str]:
+    # Looked up at router creation so a test or configure() swapping the redactor module is honoured.
+    try:
+        from obskit._redact import redact_text  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - the redaction module ships with obskit
+        return lambda s: s
+    return redact_text
+
+
+# --- rate limits ---------------------------------------------------------------------------------------
+
+_RATE = re.compile(r"^\s*([1-9][0-9]*)\s*/\s*(s|min|h)\s*$")
+_PERIODS: Final = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_rate_limit(value: str) -> tuple[int, float]:
+    """``"10/min"`` → ``(10, 60.0)``: at most N deliveries per period, bursts up to N."""
+    m = _RATE.match(value) if isinstance(value, str) else None
+    if m is None:
+        raise ValueError(
+            f"rate_limit must look like 'N/s', 'N/min' or 'N/h' with N a positive integer, got {value!r}"
+        )
+    return int(m.group(1)), _PERIODS[m.group(2)]
+
+
+class TokenBucket:
+    """``capacity`` tokens refilled continuously at ``capacity/period`` per second, on ``clock``."""
+
+    __slots__ = ("_clock", "_last", "_tokens", "capacity", "rate")
+
+    def __init__(self, capacity: int, period: float, *, clock: Callable[[], float] = _real_monotonic) -> None:
+        self.capacity = float(capacity)
+        self.rate = capacity / period
+        self._clock = clock
+        self._tokens = self.capacity
+        self._last = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    def take(self) -> bool:
+        self._refill()
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def wait_time(self) -> float:
+        """Seconds until one token is available."""
+        self._refill()
+        return max(0.0, (1.0 - self._tokens) / self.rate)
+
+
+# --- routes --------------------------------------------------------------------------------------------
+
+MATCH_KEYS: Final = ("severity", "error_type", "code", "path", "environment", "service", "known")
+Matcher = Callable[[AlertEvent], bool]
+
+
+def _as_strings(key: str, value: Any) -> frozenset[str]:
+    if isinstance(value, str):
+        return frozenset((value,))
+    if isinstance(value, Collection) and value and all(isinstance(v, str) for v in value):
+        return frozenset(value)
+    raise ValueError(f"match[{key!r}] must be a string or a non-empty collection of strings, got {value!r}")
+
+
+def _compile_match(match: Mapping[str, Any] | Matcher | None) -> Matcher | None:
+    if match is None:
+        return None
+    if callable(match):
+        return match
+    if not isinstance(match, Mapping):
+        raise ValueError(  # noqa: TRY004 - the documented contract is ValueError for bad arguments
+            "match must be None, a mapping of conditions or a callable taking an AlertEvent"
+        )
+    unknown = sorted(set(match) - set(MATCH_KEYS))
+    if unknown:
+        raise ValueError(f"unknown match key(s) {unknown}; allowed: {', '.join(MATCH_KEYS)}")
+    checks: list[Matcher] = [_condition(key, value) for key, value in match.items()]
+    return lambda e: all(check(e) for check in checks)
+
+
+def _condition(key: str, value: Any) -> Matcher:
+    if key == "known":
+        if not isinstance(value, bool):
+            raise ValueError(f"match['known'] must be True or False, got {value!r}")
+        return lambda e: e.known is value
+    wanted = _as_strings(key, value)
+    if key == "severity":
+        bad = sorted(wanted - set(SEVERITIES))
+        if bad:
+            raise ValueError(f"match['severity'] has {bad}; allowed: {', '.join(SEVERITIES)}")
+        return lambda e: e.severity in wanted
+    if key == "error_type":
+        # "ZeroDivisionError" matches "builtins.ZeroDivisionError" and the other way round.
+        short = frozenset(w.rpartition(".")[2] for w in wanted)
+        return lambda e: e.error_type in wanted or e.error_type.rpartition(".")[2] in short
+    if key == "path":
+        globs = tuple(p for p in wanted if any(c in p for c in "*?["))
+        prefixes = tuple(p for p in wanted if p not in globs)
+
+        def path_matches(e: AlertEvent) -> bool:
+            return e.path is not None and (
+                e.path.startswith(prefixes) or any(fnmatch.fnmatchcase(e.path, g) for g in globs)
+            )
+
+        return path_matches
+    attr = key  # code, environment, service: exact string match
+    return lambda e: getattr(e, attr) in wanted
+
+
+def _targets_of(hook: Any) -> list[AlertHook]:
+    fan_out = getattr(hook, "targets", None)
+    if callable(fan_out):
+        return list(fan_out())
+    return [hook]
+
+
+class Route:
+    """Send matching alerts to ``hooks``.
+
+    Args:
+        hooks: One hook or a sequence of hooks (``Webhook``, ``PagerDuty``, ``Slack``, ``Alertmanager``,
+            ``Sentry``, ``Twilio`` or anything following :class:`AlertHook`).
+        match: ``None`` (everything), a callable ``(AlertEvent) -> bool``, or a mapping whose conditions
+            must all hold. Keys: ``severity``, ``error_type`` (full or unqualified name), ``code``,
+            ``path`` (a prefix, or a glob when it has ``*``/``?``/``[``), ``environment``, ``service``
+            (each a string or a collection of strings, any of which matches) and ``known`` (bool).
+        rate_limit: ``"N/s"``, ``"N/min"`` or ``"N/h"``: a token bucket per route. Alerts over the limit
+            are held and coalesced per fingerprint (the latest count wins), then sent as tokens return.
+
+    Raises:
+        ValueError: An unknown match key, a bad value, a malformed ``rate_limit`` or no hooks.
+    """
+
+    def __init__(
+        self,
+        hooks: AlertHook | Sequence[AlertHook],
+        *,
+        match: Mapping[str, Any] | Matcher | None = None,
+        rate_limit: str | None = None,
+    ) -> None:
+        hook_list: list[AlertHook] = (
+            list(hooks) if isinstance(hooks, Sequence) and not isinstance(hooks, str) else [hooks]
+        )
+        if not hook_list:
+            raise ValueError("Route needs at least one hook")
+        for h in hook_list:
+            if not callable(getattr(h, "targets", None)) and not isinstance(h, AlertHook):
+                raise ValueError(  # noqa: TRY004 - documented: bad constructor input is a ValueError
+                    f"{type(h).__name__} is not a hook: expected Webhook, PagerDuty, Slack, Alertmanager, "
+                    "Sentry, Twilio or an object following obskit.alerts.AlertHook"
+                )
+        self.hooks: tuple[AlertHook, ...] = tuple(hook_list)
+        self.match = match
+        self.rate_limit = rate_limit
+        self._matcher = _compile_match(match)
+        self._limit = parse_rate_limit(rate_limit) if rate_limit is not None else None
+
+    def __repr__(self) -> str:
+        return f"Route({list(self.hooks)!r}, match={self.match!r}, rate_limit={self.rate_limit!r})"
+
+    def matches(self, event: AlertEvent) -> bool:
+        return self._matcher is None or bool(self._matcher(event))
+
+
+class _RouteState:
+    """Per-router runtime state of a route: its targets, bucket and held (rate-limited) events."""
+
+    __slots__ = ("bucket", "held", "release_handle", "route", "targets")
+
+    def __init__(self, route: Route, targets: list[Target]) -> None:
+        self.route = route
+        self.targets = targets
+        self.bucket = TokenBucket(*route._limit) if route._limit is not None else None
+        self.held: collections.OrderedDict[str, tuple[AlertEvent, list[Target]]] = collections.OrderedDict()
+        self.release_handle: asyncio.TimerHandle | None = None
+
+
+# --- the router ----------------------------------------------------------------------------------------
+
+
+class _Entry:
+    """Dedup state of one fingerprint; mutated under the router lock only."""
+
+    fingerprint: str
+    gen: int
+    open: bool
+    count: int
+    reported: int
+    first_seen: float
+    last_seen: float
+    severity: str
+    title: str
+    error_type: str
+    error_message: str
+    trace_id: str | None
+    method: str | None
+    path: str | None
+    code: str | None
+    known: bool
+
+    __slots__ = (
+        "code",
+        "count",
+        "error_message",
+        "error_type",
+        "fingerprint",
+        "first_seen",
+        "gen",
+        "known",
+        "last_seen",
+        "method",
+        "open",
+        "path",
+        "reported",
+        "severity",
+        "title",
+        "trace_id",
+    )
+
+    def __init__(self, fingerprint: str) -> None:
+        self.fingerprint = fingerprint
+        self.gen = 0
+        self.open = False
+
+
+class _Loop(asyncio.SelectorEventLoop):
+    def time(self) -> float:
+        return _real_monotonic()
+
+
+_routers: weakref.WeakSet[AlertRouter] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:  # pragma: no cover - exercised by process exit
+    for router in list(_routers):
+        with contextlib.suppress(Exception):
+            router.close(timeout=2.0)
+
+
+class AlertRouter:
+    """Routes unknown errors to hooks, once per bug, without ever touching the request path.
+
+    Args:
+        routes: Tried in order; an alert goes to every matching route (one delivery per hook even if
+            several routes name it).
+        dedup_window: Seconds during which repeats of a fingerprint are only counted (see module docs).
+        queue_size: Bound on alerts waiting to be routed, and on each hook's backlog. New alerts beyond
+            it are dropped and counted as ``dropped_queue_full``; repeats never need a slot.
+        spool_dir: When set, every delivery is written there before its first attempt and replayed by the
+            next router using that directory, with its original id.
+        max_fingerprints: Bound on the dedup table (least recently seen evicted first).
+        group_wait: Seconds to wait before routing a new fingerprint, so a burst arrives as one alert
+            with its count (like Alertmanager's ``group_wait``). 0 routes at once.
+        backoff_base, backoff_cap: Full-jitter exponential backoff between attempts, in seconds.
+        max_retry_after: Upper bound on how long a ``Retry-After`` may delay the next attempt.
+        max_age: Seconds after which an undelivered alert is dropped (``dropped_max_age``).
+        spool_max_files, spool_max_bytes: Bounds of the spool; beyond them deliveries stay in memory only
+            (counted ``spool_full``).
+        rng: Random source for jitter (tests pass a seeded ``random.Random``).
+
+    Raises:
+        ValueError: A bad value; the message lists what is allowed.
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        *,
+        dedup_window: float = 300.0,
+        queue_size: int = 10_000,
+        spool_dir: str | os.PathLike[str] | None = None,
+        max_fingerprints: int = 10_000,
+        group_wait: float = 0.0,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 120.0,
+        max_retry_after: float = 300.0,
+        max_age: float = 3600.0,
+        spool_max_files: int = 10_000,
+        spool_max_bytes: int = 64 * 1024 * 1024,
+        rng: random.Random | None = None,
+    ) -> None:
+        if isinstance(routes, Route) or not all(isinstance(r, Route) for r in routes):
+            raise ValueError("routes must be a sequence of obskit.alerts.Route")
+        _positive("dedup_window", dedup_window)
+        for name, value in (("group_wait", group_wait),):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name} must be a number of seconds >= 0, got {value!r}")
+        for name, value in (
+            ("backoff_base", backoff_base),
+            ("backoff_cap", backoff_cap),
+            ("max_retry_after", max_retry_after),
+            ("max_age", max_age),
+        ):
+            _positive(name, value)
+        for name, ivalue in (
+            ("queue_size", queue_size),
+            ("max_fingerprints", max_fingerprints),
+            ("spool_max_files", spool_max_files),
+            ("spool_max_bytes", spool_max_bytes),
+        ):
+            if not isinstance(ivalue, int) or isinstance(ivalue, bool) or ivalue < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {ivalue!r}")
+
+        self.routes: tuple[Route, ...] = tuple(routes)
+        self.dedup_window = float(dedup_window)
+        self.queue_size = queue_size
+        self.spool_dir = spool_dir
+        self.max_fingerprints = max_fingerprints
+        self.group_wait = float(group_wait)
+        self.service = "unknown-service"
+        self.environment: str | None = None
+
+        self._lock = threading.Lock()
+        self._table: collections.OrderedDict[str, _Entry] = collections.OrderedDict()
+        self._inbox: collections.deque[tuple[_Entry, BaseException | None]] = collections.deque()
+        self._backlog = 0  # inbox + waiting for group_wait, bounded by queue_size
+        self._wake_pending = False
+        self._closed = False
+        self._cap: dict[str, int] = {"deduplicated": 0, "enqueued": 0}
+        self._cap_drops: dict[str, int] = {"queue_full": 0, "closed": 0, "internal_error": 0}
+        self._internal_logged = False
+
+        self._counters = Counters()
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._redact = _redactor()
+        self._spool = (
+            Spool(spool_dir, max_files=spool_max_files, max_bytes=spool_max_bytes)
+            if spool_dir is not None
+            else None
+        )
+        # One Target per distinct delivery destination, shared by every route naming it.
+        self._targets: list[Target] = []
+        by_id: dict[int, Target] = {}
+        keys: set[str] = set()
+        self._route_states: list[_RouteState] = []
+        for route in self.routes:
+            route_targets: list[Target] = []
+            for hook in route.hooks:
+                for t in _targets_of(hook):
+                    target = by_id.get(id(t))
+                    if target is None:
+                        target = Target(
+                            t,
+                            counters=self._counters,
+                            spool=self._spool,
+                            rng=self._rng,
+                            backoff_base=backoff_base,
+                            backoff_cap=backoff_cap,
+                            max_retry_after=max_retry_after,
+                            max_age=max_age,
+                            queue_size=queue_size,
+                        )
+                        # Keys map spooled files back to hooks; make duplicates (same URL twice) distinct.
+                        key, n = t.key, 2
+                        while key in keys:
+                            key, n = f"{t.key}-{n}", n + 1
+                        keys.add(key)
+                        target.key = key
+                        by_id[id(t)] = target
+                        self._targets.append(target)
+                    if target not in route_targets:
+                        route_targets.append(target)
+            self._route_states.append(_RouteState(route, route_targets))
+
+        self._start_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: httpx.AsyncClient | None = None
+        self._spool_queue: collections.deque[list[Job]] = collections.deque()
+        self._spool_wake: asyncio.Event | None = None
+        self._spooling = False
+        self._setup_done = False
+        self._spool_task: asyncio.Task[None] | None = None
+        self._pending_first: dict[_Entry, tuple[asyncio.TimerHandle, BaseException | None]] = {}
+        self._stopped: concurrent.futures.Future[bool] | None = None
+        _routers.add(self)
+        if self._spool is not None:
+            self.start()
+
+    def __repr__(self) -> str:
+        return (
+            f"AlertRouter(routes={len(self.routes)}, dedup_window={self.dedup_window}, "
+            f"queue_size={self.queue_size}, spool_dir={self.spool_dir!r})"
+        )
+
+    # --- request path ----------------------------------------------------------------------------------
+
+    def bind(self, service: str, environment: str | None) -> None:
+        """Set the ``service``/``environment`` stamped on events (called by ``obskit.configure``)."""
+        self.service = service or "unknown-service"
+        self.environment = environment
+
+    def capture(
+        self,
+        *,
+        fingerprint: str,
+        error_type: str,
+        error_message: str,
+        severity: str,
+        title: str,
+        trace_id: str | None,
+        method: str | None,
+        path: str | None,
+        code: str | None = None,
+        known: bool = False,
+        exc: BaseException | None = None,
+    ) -> None:
+        """Record one occurrence of a bug. O(1), no I/O, thread-safe, never raises.
+
+        A repeat inside the fingerprint's window only bumps its count. ``exc`` is handed to hooks that
+        want the live exception (Sentry) for a first occurrence, and released once delivered.
+        """
+        try:
+            now = time.time()
+            with self._lock:
+                entry = self._table.get(fingerprint)
+                if entry is not None and entry.open:
+                    entry.count += 1
+                    entry.last_seen = now
+                    entry.trace_id = trace_id
+                    self._cap["deduplicated"] += 1
+                    return
+                if self._closed:
+                    self._cap_drops["closed"] += 1
+                    return
+                if self._backlog >= self.queue_size:
+                    self._cap_drops["queue_full"] += 1
+                    return
+                if entry is None:
+                    entry = _Entry(fingerprint)
+                    self._table[fingerprint] = entry
+                    if len(self._table) > self.max_fingerprints:
+                        self._table.popitem(last=False)
+                else:
+                    self._table.move_to_end(fingerprint)
+                entry.open = True
+                entry.count = 1
+                entry.reported = 0
+                entry.first_seen = entry.last_seen = now
+                entry.severity = severity
+                entry.title = title[:MAX_TITLE]
+                entry.error_type = error_type[:MAX_FIELD]
+                entry.error_message = error_message[:MAX_MESSAGE]
+                entry.trace_id = trace_id
+                entry.method = method
+                entry.path = path
+                entry.code = code
+                entry.known = known
+                self._inbox.append((entry, exc))
+                self._backlog += 1
+                self._cap["enqueued"] += 1
+                wake = not self._wake_pending
+                self._wake_pending = True
+            if wake:
+                loop = self._loop
+                if loop is None:
+                    self.start()
+                    loop = self._loop
+                if loop is not None:
+                    loop.call_soon_threadsafe(self._drain)
+        except Exception as error:
+            self._internal_error_on_capture(error)
+
+    def _internal_error_on_capture(self, exc: BaseException) -> None:
+        try:
+            with self._lock:
+                self._cap_drops["internal_error"] += 1
+                first = not self._internal_logged
+                self._internal_logged = True
+            if first:  # once: a broken capture would otherwise log on every request
+                logger.error("obskit.alerts: internal error in capture(); alert dropped", exc_info=exc)
+        except Exception:  # noqa: S110 - the request path must survive even a broken logging setup
+            pass
+
+    # --- lifecycle -------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the delivery thread now (otherwise the first ``capture()`` does)."""
+        with self._start_lock:
+            if self._loop is not None or self._stopped is not None:
+                return
+            loop = _Loop()
+            self._stopped = concurrent.futures.Future()
+            thread = threading.Thread(target=self._thread_main, args=(loop,), name="obskit-alerts", daemon=True)
+            self._loop = loop
+            self._thread = thread
+            thread.start()
+
+    def _thread_main(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            loop.run_until_complete(self._setup())
+            loop.run_forever()
+        except Exception:
+            logger.exception("obskit.alerts: delivery thread crashed")
+        finally:
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            if self._stopped is not None and not self._stopped.done():
+                self._stopped.set_result(True)
+
+    async def _setup(self) -> None:
+        # No await before the targets run: captures may already be queued behind us. Jobs routed while
+        # the spool opens wait in _spool_queue; its worker starts once the spool is usable (or not).
+        self._client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=100))
+        for target in self._targets:
+            target.start()
+        self._spool_wake = asyncio.Event()
+        try:
+            if self._spool is not None:
+                await self._open_spool(self._spool)
+        finally:
+            self._spool_task = asyncio.get_running_loop().create_task(
+                self._spool_worker(), name="obskit-alerts:spool"
+            )
+            self._setup_done = True
+
+    async def _open_spool(self, spool: Spool) -> None:
+        try:
+            await asyncio.to_thread(spool.open)
+            loaded, corrupt = await asyncio.to_thread(spool.load)
+        except (OSError, SpoolError):
+            logger.exception("obskit.alerts: spool_dir unusable, alerts are kept in memory only")
+            self._spool = None
+            for t in self._targets:
+                t._spool = None
+            return
+        if corrupt:
+            self._counters.drop("spool_corrupt", corrupt)
+        by_key = {t.key: t for t in self._targets}
+        assert self._client is not None
+        for item in loaded:
+            target = by_key.get(item.target)
+            if target is None:
+                # The config changed since the file was written: no hook to send it to.
+                self._counters.drop("spool_orphan")
+                spool.remove(item.path)
+                continue
+            job = Job(Delivery(item.event, self._client, self.dedup_window), item.created, item.path, target)
+            self._counters.add("replayed")
+            if not target.submit(job):
+                self._counters.drop("queue_full")
+                spool.remove(item.path)
+        if loaded:
+            logger.info("obskit.alerts: replaying %d spooled deliveries", len(loaded))
+
+    async def flush(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - the documented API
+        """Wait until every accepted alert has reached a final outcome, at most ``timeout`` seconds.
+
+        Returns:
+            True if nothing is pending any more (each alert delivered, or dropped and counted in
+            :meth:`stats`); False on timeout. Window follow-ups that are not due yet are not waited for.
+        """
+        fut = self._submit_coro(self._flush(timeout))
+        if fut is None:
+            return True
+        return await asyncio.wrap_future(fut)
+
+    async def aclose(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - the documented API
+        """Flush for up to ``timeout`` seconds, then stop.
+
+        Leftovers stay in the spool (counted ``shutdown_spooled``) when ``spool_dir`` is set, else they
+        are dropped and counted as ``dropped_shutdown``. Later captures are counted ``dropped_closed``.
+
+        Returns:
+            Whether the flush completed before the timeout.
+        """
+        fut = self._close_future(timeout)
+        if fut is None:
+            return True
+        return await asyncio.wrap_future(fut)
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Blocking :meth:`aclose` for atexit handlers, CLIs and sync code (not from the delivery thread)."""
+        fut = self._close_future(timeout)
+        if fut is None:
+            return True
+        try:
+            return fut.result(timeout + 5.0)
+        except concurrent.futures.TimeoutError:
+            return False
+
+    def _close_future(self, timeout: float) -> concurrent.futures.Future[bool] | None:
+        with self._lock:
+            self._closed = True
+        _routers.discard(self)
+        return self._submit_coro(self._aclose(timeout))
+
+    def _submit_coro(self, coro: Any) -> concurrent.futures.Future[bool] | None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            return None
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("flush()/close() cannot be awaited from the alert delivery thread")
+        try:
+            return asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # loop closed between the check and the call
+            coro.close()
+            return None
+
+    # --- stats -----------------------------------------------------------------------------------------
+
+    def stats(self) -> Mapping[str, int]:
+        """Counters (a snapshot): ``enqueued``, ``deduplicated``, ``routed``, ``delivered``, ``retried``,
+        ``dropped`` (the sum of every ``dropped_<reason>``), ``rate_limited``, ``coalesced``,
+        ``spooled``, ``replayed``, ``queue_depth`` and more.
+
+        ``dropped_queue_full``/``dropped_closed``/``dropped_internal_error`` at capture count alerts;
+        other counters about delivery count (alert, hook) pairs. No secret ever appears here.
+        """
+        with self._lock:
+            cap = dict(self._cap)
+            cap_drops = dict(self._cap_drops)
+            backlog = self._backlog
+        loop_values = self._counters.snapshot()
+        out: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        out.update(dict.fromkeys(("dropped_" + r for r in DROP_REASONS), 0))
+        for k, v in loop_values.items():
+            out[k] = out.get(k, 0) + v
+        out["enqueued"] += cap["enqueued"]
+        out["deduplicated"] += cap["deduplicated"]
+        for reason, n in cap_drops.items():
+            out["dropped_" + reason] += n
+        out["internal_error"] += cap_drops["internal_error"]
+        out["dropped"] = sum(v for k, v in out.items() if k.startswith("dropped_"))
+        out["queue_depth"] = backlog + sum(len(t.queue) + (t.current is not None) for t in self._targets)
+        out["spool_files"] = self._spool.count if self._spool is not None else 0
+        return out
+
+    # --- delivery loop (runs on the obskit-alerts thread) ----------------------------------------------
+
+    def _drain(self) -> None:
+        with self._lock:
+            items = list(self._inbox)
+            self._inbox.clear()
+            self._wake_pending = False
+        loop = asyncio.get_running_loop()
+        for entry, exc in items:
+            if self.group_wait > 0:
+                handle = loop.call_later(self.group_wait, self._route_first_later, entry)
+                self._pending_first[entry] = (handle, exc)
+            else:
+                self._route_first(entry, exc)
+
+    def _route_first_later(self, entry: _Entry) -> None:
+        _, exc = self._pending_first.pop(entry)
+        self._route_first(entry, exc)
+
+    def _route_first(self, entry: _Entry, exc: BaseException | None) -> None:
+        try:
+            with self._lock:
+                self._backlog -= 1
+                event = self._snapshot(entry)
+                entry.gen += 1
+                gen = entry.gen
+            self._arm_window(entry, gen)
+            self._route(event, exc)
+        except Exception:
+            self._counters.add("internal_error")
+            logger.exception("obskit.alerts: internal error while routing")
+
+    def _snapshot(self, entry: _Entry) -> AlertEvent:
+        # Under the lock: reads a consistent count, and marks it reported.
+        entry.reported = entry.count
+        return AlertEvent(
+            id=new_event_id(),
+            fingerprint=entry.fingerprint,
+            service=self.service,
+            environment=self.environment,
+            severity=normalize_severity(entry.severity),
+            title=entry.title,
+            error_type=entry.error_type,
+            error_message=entry.error_message,
+            trace_id=entry.trace_id,
+            method=entry.method,
+            path=entry.path,
+            first_seen=entry.first_seen,
+            last_seen=entry.last_seen,
+            count=entry.count,
+            timestamp=time.time(),
+            code=entry.code,
+            known=entry.known,
+        )
+
+    def _arm_window(self, entry: _Entry, gen: int) -> None:
+        # Pending timers are simply discarded when the loop closes: nothing to keep track of.
+        asyncio.get_running_loop().call_later(self.dedup_window, self._window_end, entry, gen)
+
+    def _window_end(self, entry: _Entry, gen: int) -> None:
+        try:
+            with self._lock:
+                if entry.gen != gen:
+                    return
+                if entry.count <= entry.reported:
+                    entry.open = False  # quiet for a whole window: the next occurrence is a new alert
+                    return
+                event = self._snapshot(entry)
+                entry.gen += 1
+                gen = entry.gen
+            self._counters.add("enqueued")
+            self._arm_window(entry, gen)
+            self._route(event, None)
+        except Exception:
+            self._counters.add("internal_error")
+            logger.exception("obskit.alerts: internal error at the end of a dedup window")
+
+    def _route(self, event: AlertEvent, exc: BaseException | None) -> None:
+        event = self._redacted(event)
+        self._counters.add("routed")
+        _notify_listeners(event)
+        seen: set[int] = set()
+        jobs: list[Job] = []
+        matched = False
+        for state in self._route_states:
+            try:
+                ok = state.route.matches(event)
+            except Exception:
+                self._counters.add("internal_error")
+                logger.warning("obskit.alerts: match callable of %r raised; route skipped", state.route)
+                continue
+            if not ok:
+                continue
+            matched = True
+            targets = [t for t in state.targets if id(t) not in seen]
+            seen.update(id(t) for t in targets)
+            if not targets:
+                continue
+            if state.bucket is not None and not state.bucket.take():
+                self._hold(state, event, targets)
+                continue
+            jobs.extend(self._job(t, event, exc) for t in targets)
+        if not matched:
+            self._counters.add("unrouted")
+        if jobs:
+            self._enqueue_jobs(jobs)
+
+    def _redacted(self, event: AlertEvent) -> AlertEvent:
+        try:
+            message = self._redact(event.error_message)
+            title = self._redact(event.title)
+        except Exception:
+            # Never ship an unredacted message because the redactor failed.
+            message, title = "[redaction failed]", event.error_type
+        if message == event.error_message and title == event.title:
+            return event
+        return AlertEvent(
+            **{f: getattr(event, f) for f in AlertEvent.__slots__ if f not in ("error_message", "title")},
+            error_message=truncate(message, MAX_MESSAGE),
+            title=truncate(title, MAX_TITLE),
+        )
+
+    def _job(self, target: Target, event: AlertEvent, exc: BaseException | None) -> Job:
+        assert self._client is not None
+        delivery = Delivery(
+            event,
+            self._client,
+            self.dedup_window,
+            exception=exc if target.hook.wants_exception else None,
+        )
+        return Job(delivery, time.time(), target=target)
+
+    def _hold(self, state: _RouteState, event: AlertEvent, targets: list[Target]) -> None:
+        if event.fingerprint in state.held:
+            # The newer event carries the accumulated count: it replaces the held one.
+            state.held[event.fingerprint] = (event, targets)
+            self._counters.add("coalesced")
+        else:
+            state.held[event.fingerprint] = (event, targets)
+            self._counters.add("rate_limited")
+            if len(state.held) > self.queue_size:
+                _, (_, old_targets) = state.held.popitem(last=False)
+                self._counters.drop("rate_limited", len(old_targets))
+        if state.release_handle is None and state.bucket is not None:
+            loop = asyncio.get_running_loop()
+            state.release_handle = loop.call_later(state.bucket.wait_time(), self._release, state)
+
+    def _release(self, state: _RouteState) -> None:
+        state.release_handle = None
+        jobs: list[Job] = []
+        while state.held and state.bucket is not None and state.bucket.take():
+            _, (event, targets) = state.held.popitem(last=False)
+            jobs.extend(self._job(t, event, None) for t in targets)
+        if jobs:
+            self._enqueue_jobs(jobs)
+        if state.held and state.bucket is not None:
+            loop = asyncio.get_running_loop()
+            state.release_handle = loop.call_later(max(state.bucket.wait_time(), 0.001), self._release, state)
+
+    def _enqueue_jobs(self, jobs: list[Job]) -> None:
+        if self._spool is None:
+            self._submit_jobs(jobs)
+            return
+        self._spool_queue.append(jobs)
+        assert self._spool_wake is not None
+        self._spool_wake.set()
+
+    async def _spool_worker(self) -> None:
+        # Spool writes fsync, so they run on a worker thread; a single consumer keeps routing order.
+        assert self._spool_wake is not None
+        while True:
+            if not self._spool_queue:
+                self._spool_wake.clear()
+                await self._spool_wake.wait()
+                continue
+            jobs = self._spool_queue.popleft()
+            self._spooling = True
+            try:
+                spool = self._spool
+                if spool is not None:
+                    items = [(j.target_key, j.delivery.event, j.created) for j in jobs]
+                    try:
+                        paths = await asyncio.to_thread(spool.write_many, items)
+                    except OSError:
+                        logger.exception("obskit.alerts: spool write failed; delivering from memory only")
+                        paths = [None] * len(jobs)
+                    for job, path in zip(jobs, paths, strict=True):
+                        job.spool_path = path
+                        self._counters.add("spooled" if path is not None else "spool_full")
+                self._submit_jobs(jobs)
+            except Exception:
+                self._counters.add("internal_error")
+                logger.exception("obskit.alerts: internal error in the spool writer")
+            finally:
+                self._spooling = False
+
+    def _submit_jobs(self, jobs: Iterable[Job]) -> None:
+        for job in jobs:
+            target = job.target
+            if target is None or not target.submit(job):
+                self._counters.drop("queue_full")
+                job.delivery.exception = None
+                if job.spool_path is not None and self._spool is not None:
+                    self._spool.remove(job.spool_path)
+
+    def _idle(self) -> bool:
+        with self._lock:
+            backlog = self._backlog
+        return (
+            self._setup_done
+            and backlog == 0
+            and not self._spool_queue
+            and not self._spooling
+            and all(t.idle for t in self._targets)
+            and not any(s.held for s in self._route_states)
+        )
+
+    async def _flush(self, timeout: float) -> bool:  # noqa: ASYNC109 - the documented API
+        deadline = _real_monotonic() + max(0.0, timeout)
+        while not self._idle():
+            if _real_monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        for target in self._targets:
+            hook_flush = getattr(target.hook, "flush", None)
+            if callable(hook_flush):
+                remaining = max(0.0, deadline - _real_monotonic())
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(hook_flush, remaining)
+        return True
+
+    async def _aclose(self, timeout: float) -> bool:  # noqa: ASYNC109 - the documented API
+        # Route what is waiting for group_wait now, rather than losing it.
+        self._drain()
+        for entry, (handle, exc) in list(self._pending_first.items()):
+            handle.cancel()
+            del self._pending_first[entry]
+            self._route_first(entry, exc)
+        ok = await self._flush(timeout)
+        tasks = [t.task for t in self._targets if t.task is not None]
+        if self._spool_task is not None:
+            tasks.append(self._spool_task)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        leftovers: list[Job] = []
+        for target in self._targets:
+            if target.current is not None:
+                leftovers.append(target.current)
+                target.current = None
+            leftovers.extend(target.queue)
+            target.queue.clear()
+        for jobs in self._spool_queue:
+            leftovers.extend(jobs)
+        self._spool_queue.clear()
+        for state in self._route_states:
+            if state.release_handle is not None:
+                state.release_handle.cancel()
+            for event, targets in state.held.values():
+                leftovers.extend(self._job(t, event, None) for t in targets)
+            state.held.clear()
+        for job in leftovers:
+            job.delivery.exception = None
+            if job.spool_path is None and self._spool is not None:
+                with contextlib.suppress(OSError):
+                    job.spool_path = self._spool.write(job.target_key, job.delivery.event, job.created)
+            if job.spool_path is not None:
+                self._counters.add("shutdown_spooled")
+            else:
+                self._counters.drop("shutdown")
+        if leftovers:
+            logger.error(
+                "obskit.alerts: shutdown with %d undelivered alert deliveries (%s)",
+                len(leftovers),
+                "kept in the spool for the next start" if self._spool is not None else "dropped",
+            )
+        for target in self._targets:
+            hook_close = getattr(target.hook, "close", None)
+            if callable(hook_close):
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(hook_close)
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.aclose()
+        if self._spool is not None:
+            self._spool.close()
+        asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
+        return ok
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+__all__ = ["AlertRouter", "Route", "Severity", "TokenBucket", "add_listener", "remove_listener"]

@@ -1,0 +1,193 @@
+"""The on-disk spool: every accepted delivery is a file until it succeeds or fails for good.
+
+Layout: ``<spool_dir>/slot-<n>/`` holds one JSON file per (event, hook) delivery, named
+``<created_ns>-<event id>-<hook key>.json`` so a directory listing is also the replay order::
+
+    {"v": 1, "target": "<hook key>", "created": <unix seconds>, "event": {<AlertEvent.to_dict()>}}
+
+Writes go to ``.tmp-<name>``, are fsynced, then ``os.replace``d into place and the directory is fsynced,
+so a crash leaves either the whole file or none. A process owns one slot through an exclusive ``flock`` on
+``slot-<n>/.lock`` (released by the kernel when the process dies), so the N workers of
+``uvicorn --workers N`` each get their own slot, and a restarted worker takes over a dead one's slot and
+replays it with the original event ids.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from obskit.alerts._event import AlertEvent
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: one process per spool_dir is the user's job
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger("obskit.alerts")
+
+VERSION = 1
+MAX_SLOTS = 256
+MAX_FILE_BYTES = 1024 * 1024  # an event is a few KB; anything bigger is not ours
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(slots=True)
+class Spooled:
+    target: str
+    event: AlertEvent
+    created: float
+    path: str
+
+
+def _parse(path: str, size: int) -> Spooled:
+    if size > MAX_FILE_BYTES:
+        raise ValueError("too large")
+    data: Any = orjson.loads(Path(path).read_bytes())
+    if not isinstance(data, dict) or data.get("v") != VERSION:
+        raise ValueError("unknown format")
+    target, created = data["target"], data["created"]
+    if not isinstance(target, str) or not isinstance(created, (int, float)):
+        raise TypeError("bad header")
+    return Spooled(target, AlertEvent.from_dict(data["event"]), float(created), path)
+
+
+class SpoolError(Exception):
+    """The spool directory cannot be used (no free slot, not writable)."""
+
+
+class Spool:
+    """A bounded directory of pending deliveries owned by this process (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, max_files: int, max_bytes: int) -> None:
+        self.root = Path(root)
+        self.max_files = max_files
+        self.max_bytes = max_bytes
+        self.dir: Path | None = None
+        self._lock_fd: int | None = None
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
+        # Writes run on executor threads while removals run on the loop thread.
+        self._mutex = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Spool {self.dir or self.root} files={len(self._sizes)}>"
+
+    @property
+    def count(self) -> int:
+        return len(self._sizes)
+
+    def open(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        for n in range(MAX_SLOTS):
+            slot = self.root / f"slot-{n}"
+            slot.mkdir(exist_ok=True)
+            fd = os.open(slot / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            if fcntl is None:
+                self.dir, self._lock_fd = slot, fd
+                return
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self.dir, self._lock_fd = slot, fd
+            return
+        raise SpoolError(f"all {MAX_SLOTS} spool slots under {self.root} are locked by live processes")
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
+
+    def load(self) -> tuple[list[Spooled], int]:
+        """Read every pending file in replay order; corrupt ones are deleted and only counted."""
+        assert self.dir is not None
+        good: list[Spooled] = []
+        corrupt = 0
+        for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
+            if entry.name.startswith(".tmp-"):
+                # A write that crashed before os.replace: it was never accepted as durable.
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+                continue
+            if not entry.name.endswith(".json"):
+                continue
+            try:
+                size = entry.stat().st_size
+                item = _parse(entry.path, size)
+            except Exception as exc:
+                corrupt += 1
+                logger.warning(
+                    "obskit.alerts: skipping corrupt spool file %s (%s)", entry.name, type(exc).__name__
+                )
+                with contextlib.suppress(OSError):
+                    Path(entry.path).unlink()
+                continue
+            self._sizes[entry.path] = size
+            self._bytes += size
+            good.append(item)
+        return good, corrupt
+
+    def write(self, target: str, event: AlertEvent, created: float) -> str | None:
+        """Durably store one delivery; ``None`` when the spool is full (the caller counts it)."""
+        assert self.dir is not None
+        body = orjson.dumps({"v": VERSION, "target": target, "created": created, "event": event.to_dict()})
+        with self._mutex:
+            if len(self._sizes) >= self.max_files or self._bytes + len(body) > self.max_bytes:
+                return None
+            name = f"{time.time_ns():020d}-{_UNSAFE.sub('_', event.id)}-{_UNSAFE.sub('_', target)}.json"
+            path = str(self.dir / name)
+            self._sizes[path] = len(body)
+            self._bytes += len(body)
+        tmp = str(self.dir / f".tmp-{name}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, body)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            Path(tmp).replace(path)
+            self._fsync_dir()
+        except OSError:
+            with self._mutex:
+                self._bytes -= self._sizes.pop(path, 0)
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+            raise
+        return path
+
+    def write_many(self, items: Iterable[tuple[str, AlertEvent, float]]) -> list[str | None]:
+        return [self.write(target, event, created) for target, event, created in items]
+
+    def remove(self, path: str) -> None:
+        with self._mutex:
+            self._bytes -= self._sizes.pop(path, 0)
+        # No directory fsync: a file resurrected by a crash is replayed with its original id, and
+        # receivers dedup on it.
+        with contextlib.suppress(FileNotFoundError):
+            Path(path).unlink()
+
+    def _fsync_dir(self) -> None:
+        assert self.dir is not None
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
