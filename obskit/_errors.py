@@ -169,7 +169,14 @@ _UNKNOWN = Classification(
 
 
 def classify(exc: BaseException) -> Classification:
-    """How obskit treats ``exc``: known (its own status and public detail) or unknown (generic 500)."""
+    """How obskit treats ``exc``: known (its own status and public detail) or unknown (generic 500).
+
+    An exception group is unknown when any member is; otherwise it takes its first member's treatment.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        members = [classify(e) for e in exc.exceptions]
+        unknown = next((c for c in members if not c.known), None)
+        return unknown or (members[0] if members else _UNKNOWN)
     if isinstance(exc, KnownError):
         return Classification(
             known=True,

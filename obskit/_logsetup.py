@@ -108,8 +108,19 @@ class Pipeline:
             return render_console(record, s.colors)
         return render_json(record, s.max_record_bytes)
 
-    def line(self, logger: object, method_name: str, event: Any, fields: dict[str, Any]) -> bytes:
-        """The rendered line for one call of a bound logger (the direct path, no processor chain)."""
+    def line(
+        self,
+        logger: object,
+        method_name: str,
+        event: Any,
+        fields: dict[str, Any],
+        error: dict[str, Any] | None = None,
+    ) -> bytes:
+        """The rendered line for one call of a bound logger (the direct path, no processor chain).
+
+        ``error`` is a ready ``error`` object for records that describe an error without an exception
+        (an HTTP error response the framework produced).
+        """
         try:
             exc_info = fields.pop("exc_info", None)
             record = self.processor.build(
@@ -119,6 +130,8 @@ class Pipeline:
                 exc_info,
                 getattr(logger, "name", None),
             )
+            if error is not None:
+                record["error"] = error
         except Exception as exc:  # the logging call never raises
             record = self.processor.build("error", "obskit could not process a log record", {}, None)
             record["render_error"] = safe_repr(exc)
@@ -175,12 +188,10 @@ class _State:
 
 state = _State()
 
-try:
-    # structlog's registry of the context variables bind_contextvars() made: merging just those is
-    # O(bound keys) instead of walking the whole context as merge_contextvars does.
-    from structlog.contextvars import _CONTEXT_VARS as _STRUCTLOG_VARS
-except ImportError:  # pragma: no cover - older/newer structlog: fall back to the public processor
-    _STRUCTLOG_VARS = None
+# structlog's registry of the context variables bind_contextvars() made: merging just those is
+# O(bound keys) instead of walking the whole context as merge_contextvars does. Should a structlog
+# release drop it, the public processor takes over.
+_STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
 
 
 def _emit(self: BoundLogger, method: str, event: Any, kw: dict[str, Any]) -> Any:
@@ -265,6 +276,7 @@ class BoundLogger(structlog.BoundLoggerBase):
 
 # -- the standard library ------------------------------------------------------------------------------
 
+_SERVERS = ("uvicorn", "gunicorn", "hypercorn")
 _STD_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
 )
@@ -297,6 +309,11 @@ class StdlibHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
+        exc_info = record.exc_info
+        if exc_info and getattr(exc_info[1], "__obskit_logged__", False) and record.name.startswith(_SERVERS):
+            # The server's "Exception in ASGI application" for a stream the middleware aborted on
+            # purpose: obskit already logged this exception once, with the request's trace id.
+            return
         try:
             try:
                 message = record.getMessage()

@@ -1,0 +1,480 @@
+"""``ObskitMiddleware``: every request a traced, logged unit; every error a safe RFC 9457 response.
+
+A pure ASGI middleware (no ``BaseHTTPMiddleware``): it never buffers a successful response. Error
+responses the framework produced itself (unmatched route 404, 405, ``HTTPException``, FastAPI's 422) reach
+it as finished responses, so their ``http.response.start`` is held back until the body is complete and
+the pair is replaced by a problem document, the way Starlette's GZipMiddleware rewrites responses,
+without patching framework internals and whatever the order of the middleware stack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import sys
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
+from obskit._errors import Classification, _phrase, _status_code, classify
+from obskit._processors import cached_fingerprint
+from obskit._renderers import safe_str
+from obskit._tracecontext import (
+    format_traceparent,
+    new_span_id,
+    new_trace_id,
+    otel_mark_failed,
+    otel_span,
+    parse_traceparent,
+    valid_request_id,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_HOLD_LIMIT = 64 * 1024  # error bodies larger than this are a user's own streamed content: pass them on
+_SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "error", "critical": "critical"}
+_internal = logging.getLogger("obskit")
+
+
+class _Request:
+    """Per-request state shared between the send wrapper and the error handling."""
+
+    __slots__ = ("body", "held", "started", "status", "synth_error")
+
+    def __init__(self) -> None:
+        self.status = 0
+        self.started = False  # http.response.start went out to the server
+        self.held: Message | None = None  # an error response's start, held until its body is complete
+        self.body = bytearray()
+        self.synth_error: tuple[Classification, str] | None = None  # a framework error response rewritten
+
+
+class ObskitMiddleware:
+    """Pure ASGI middleware: trace context, access log, and RFC 9457 responses for every error.
+
+    Args:
+        app: The ASGI application to wrap.
+        debug: Add the exception's type and message to 500 bodies (local development only). Defaults to
+            ``configure(debug=...)``, which is off.
+        trusted_proxies: Client addresses whose ``X-Forwarded-For`` is believed. Defaults to
+            ``configure(trusted_proxies=...)``.
+        access_log: Emit one record per request; errors are always logged. Replaces uvicorn's own access
+            log, which would repeat every line. Defaults to ``configure(access_log=...)``, on.
+        exclude_paths: Paths (health checks) without an access record unless they fail.
+        flush_timeout: Seconds lifespan shutdown waits for queued alerts.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        debug: bool | None = None,
+        trusted_proxies: Sequence[str] | None = None,
+        access_log: bool | None = None,
+        exclude_paths: Sequence[str] | None = None,
+        flush_timeout: float = 5.0,
+    ) -> None:
+        self.app = app
+        self._debug = debug
+        self._trusted = frozenset(trusted_proxies) if trusted_proxies is not None else None
+        self._access_log = access_log
+        self._exclude = frozenset(exclude_paths) if exclude_paths is not None else None
+        if isinstance(trusted_proxies, str) or isinstance(exclude_paths, str):
+            raise TypeError("trusted_proxies and exclude_paths take a list of strings, not one string")
+        if flush_timeout < 0:
+            raise ValueError(f"flush_timeout must be >= 0, got {flush_timeout!r}")
+        self._flush_timeout = flush_timeout
+
+    # -- ASGI -------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(scope, receive, send)
+        else:  # websocket and anything newer pass through untouched
+            await self.app(scope, receive, send)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                # uvicorn applies its logging dictConfig after the app module configured obskit.
+                _retake_logging(self._access_enabled())
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await _flush_alerts(self._flush_timeout)
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
+
+    def _access_enabled(self) -> bool:
+        if self._access_log is not None:
+            return self._access_log
+        s = _config.settings()
+        return s.access_log if s is not None else True
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        settings = _config.settings() or _autoconfigure()
+        start = perf_counter()
+        traceparent = request_id = None
+        for key, value in scope["headers"]:
+            if key == b"traceparent":
+                traceparent = value
+            elif key == b"x-request-id":
+                request_id = value
+
+        span = otel_span() if "opentelemetry.trace" in sys.modules else None
+        if span is not None:
+            sc = span.get_span_context()
+            trace_id, span_id = f"{sc.trace_id:032x}", f"{sc.span_id:016x}"
+            flags = "01" if sc.trace_flags & 1 else "00"
+        else:
+            parsed = parse_traceparent(traceparent.decode("latin-1")) if traceparent else None
+            if parsed is not None:
+                trace_id, _parent, flags = parsed
+            else:
+                trace_id, flags = new_trace_id(), "00"
+            span_id = new_span_id()
+        rid = request_id.decode("latin-1") if request_id else ""
+        if not valid_request_id(rid):
+            rid = new_trace_id()
+        token = _context._current.set(_context.TraceContext(trace_id, span_id, rid))
+        extra_headers = [
+            (b"traceparent", format_traceparent(trace_id, span_id, flags).encode()),
+            (b"x-request-id", rid.encode()),
+        ]
+        req = _Request()
+
+        async def send_wrapper(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                req.status = status
+                headers = [
+                    (k, v) for k, v in message.get("headers", ()) if k not in (b"traceparent", b"x-request-id")
+                ]
+                headers.extend(extra_headers)
+                message["headers"] = headers
+                if status >= 400 and not _is_problem(headers):
+                    req.held = message
+                    return
+                req.started = True
+                await send(message)
+            elif kind == "http.response.body" and req.held is not None:
+                req.body += message.get("body", b"")
+                if message.get("more_body", False):
+                    if len(req.body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
+                        held, req.held = req.held, None
+                        req.started = True
+                        await send(held)
+                        await send({"type": "http.response.body", "body": bytes(req.body), "more_body": True})
+                        req.body.clear()
+                    return
+                held, req.held = req.held, None
+                await self._send_rewritten(scope, held, bytes(req.body), req, send, trace_id)
+            else:
+                await send(message)
+
+        error: BaseException | None = None
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except asyncio.CancelledError:
+            # The client went away or the server is shutting down: not an application error.
+            req.status = req.status or 499
+            self._log(scope, settings, req, None, start, cancelled=True)
+            _context._current.reset(token)
+            raise
+        except Exception as exc:
+            error = exc
+            await self._handle(scope, exc, req, send, trace_id, span, settings, extra_headers)
+            if req.started and req.held is None and not getattr(exc, "__obskit_rewritten__", False):
+                # The response had started: the only honest signal left is to abort the stream.
+                self._log(scope, settings, req, exc, start)
+                _context._current.reset(token)
+                raise
+        self._log(scope, settings, req, error, start)
+        _context._current.reset(token)
+
+    # -- errors -----------------------------------------------------------------------------------------
+
+    async def _handle(
+        self,
+        scope: Scope,
+        exc: BaseException,
+        req: _Request,
+        send: Send,
+        trace_id: str,
+        span: Any,
+        settings: _config.Settings,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        c = classify(exc)
+        with contextlib.suppress(Exception):
+            exc.__obskit_logged__ = True  # type: ignore[attr-defined]
+        if not c.known and span is not None:
+            otel_mark_failed(span, exc)
+        if not c.known or c.alert:
+            _alert(settings, exc, c, scope, trace_id)
+        if req.started:
+            req.status = req.status or 500
+            return
+        req.held = None  # an error page in progress is replaced by the problem for the exception
+        req.status = c.status
+        if c.known:
+            detail = c.detail
+            debug = None
+        else:
+            detail = _problem.UNKNOWN_DETAIL
+            debug_on = self._debug if self._debug is not None else settings.debug
+            debug = {"type": _stack.type_name(exc), "message": safe_str(exc)[:1000]} if debug_on else None
+        body = _problem.problem(
+            status=c.status,
+            title=c.title,
+            detail=detail,
+            instance=scope.get("path", ""),
+            code=c.code,
+            trace_id=trace_id,
+            debug=debug,
+        )
+        req.started = True
+        with contextlib.suppress(Exception):
+            exc.__obskit_rewritten__ = True  # type: ignore[attr-defined]
+        await _send_problem(send, c.status, body, headers)
+
+    async def _send_rewritten(
+        self, scope: Scope, held: Message, body: bytes, req: _Request, send: Send, trace_id: str
+    ) -> None:
+        """Replace a framework error response (404, 405, HTTPException, 422) by a problem document."""
+        status: int = held["status"]
+        detail: str | None = None
+        errors = None
+        content_type = b""
+        for k, v in held["headers"]:
+            if k == b"content-type":
+                content_type = v
+        if status < 500 and body:
+            if content_type.startswith(b"application/json"):
+                try:
+                    parsed = orjson.loads(body)
+                except orjson.JSONDecodeError:
+                    parsed = None
+                raw = parsed.get("detail") if isinstance(parsed, dict) else None
+                if isinstance(raw, str):
+                    detail = raw[:1000]
+                elif status == 422 and isinstance(raw, list):
+                    errors = _problem.validation_items(raw)
+            elif content_type.startswith(b"text/plain") and len(body) <= 1000:
+                detail = body.decode("utf-8", "replace")
+        title = _phrase(status)
+        code = "validation_error" if errors is not None else _status_code(status)
+        if status >= 500:
+            detail = _problem.UNKNOWN_DETAIL
+        problem = _problem.problem(
+            status=status,
+            title=title,
+            detail=detail,
+            instance=scope.get("path", ""),
+            code=code,
+            trace_id=trace_id,
+            errors=errors,
+        )
+        known = status < 500
+        req.synth_error = (
+            Classification(
+                known=known, status=status, code=code, title=title, level="warning" if known else "error", alert=False
+            ),
+            detail or title,
+        )
+        keep = [(k, v) for k, v in held["headers"] if k not in (b"content-type", b"content-length")]
+        req.started = True
+        await _send_problem(send, status, problem, keep)
+
+    # -- the request's record ---------------------------------------------------------------------------
+
+    def _log(
+        self,
+        scope: Scope,
+        settings: _config.Settings,
+        req: _Request,
+        error: BaseException | None,
+        start: float,
+        *,
+        cancelled: bool = False,
+    ) -> None:
+        duration = perf_counter() - start
+        status = req.status or 500
+        path: str = scope.get("path", "")
+        route = _route_template(scope)
+        method: str = scope.get("method", "")
+        if _metrics.state.active:
+            _metrics.request_done(method, route, status, duration)
+        c = classify(error) if error is not None else None
+        synth = req.synth_error
+        if c is None and synth is None:
+            access = self._access_log if self._access_log is not None else settings.access_log
+            exclude = self._exclude if self._exclude is not None else settings.access_log_exclude
+            if not access or path in exclude:
+                return
+        pipeline = _logsetup.state.pipeline
+        if pipeline is None:
+            return
+        fields: dict[str, Any] = {"http": self._http_fields(scope, method, path, route, status, duration)}
+        preset: dict[str, Any] | None = None
+        if error is not None and c is not None:
+            level = c.level if c.known else "error"
+            message = f"{method} {path} {status} {_stack.type_name(error)}"
+            fields["exc_info"] = error
+            if _metrics.state.active:
+                _metrics.error(known=c.known, code=c.code if c.known else None, type_name=_stack.type_name(error))
+        elif synth is not None:
+            sc, detail = synth
+            level = sc.level
+            message = f"{method} {path} {status} {sc.code}"
+            preset = {
+                "type": "HTTPError",
+                "message": detail,
+                "known": sc.known,
+                "code": sc.code,
+                "fingerprint": _http_fingerprint(status, route),
+            }
+            if _metrics.state.active:
+                _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
+        else:
+            level = "info" if status < 400 else "warning" if status < 500 else "error"
+            if cancelled:
+                level = "info"
+            message = f"{method} {path} {status}" + (" (client disconnected)" if cancelled else "")
+        _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset))
+
+    def _http_fields(
+        self, scope: Scope, method: str, path: str, route: str | None, status: int, duration: float
+    ) -> dict[str, Any]:
+        user_agent = None
+        forwarded = None
+        for key, value in scope["headers"]:
+            if key == b"user-agent":
+                user_agent = value.decode("latin-1")[:512]
+            elif key == b"x-forwarded-for":
+                forwarded = value.decode("latin-1")
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        trusted = self._trusted
+        if trusted is None:
+            s = _config.settings()
+            trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
+        if forwarded and client_ip in trusted:
+            # Walk from the right: the first address not one of our proxies is the client.
+            for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
+                if hop and hop not in trusted:
+                    client_ip = hop[:64]
+                    break
+        ctx = _context._current.get()
+        return {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "client_ip": client_ip,
+            "user_agent": user_agent,
+            "request_id": ctx.request_id if ctx is not None else "",
+        }
+
+
+class _AccessLogger:
+    __slots__ = ()
+    name = "obskit.access"
+
+
+_ACCESS_LOGGER = _AccessLogger()
+
+
+def _http_fingerprint(status: int, route: str | None) -> str:
+    return hashlib.blake2b(f"http:{status}:{route}".encode(), digest_size=8).hexdigest()
+
+
+def _route_template(scope: Scope) -> str | None:
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if not isinstance(template, str):
+        return None
+    # Inside a Mount, the matched prefix sits between app_root_path and root_path.
+    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    return prefix + template if prefix and not template.startswith(prefix) else template
+
+
+def _is_problem(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k == b"content-type" and v.startswith(_problem.CONTENT_TYPE) for k, v in headers)
+
+
+async def _send_problem(send: Send, status: int, body: _problem.Problem, headers: list[tuple[bytes, bytes]]) -> None:
+    payload = _problem.encode(body)
+    out = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+    out.append((b"content-type", _problem.CONTENT_TYPE))
+    out.append((b"content-length", str(len(payload)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": out})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+def _alert(settings: _config.Settings, exc: BaseException, c: Classification, scope: Scope, trace_id: str) -> None:
+    router = settings.alerts
+    if router is None:
+        return
+    try:
+        type_name = _stack.type_name(exc)
+        message = safe_str(exc)
+        router.capture(
+            fingerprint=cached_fingerprint(exc),
+            error_type=type_name,
+            error_message=message,
+            severity="critical" if not c.known else _SEVERITY.get(c.level, "error"),
+            title=f"{type_name}: {message}"[:200],
+            trace_id=trace_id,
+            method=scope.get("method"),
+            path=_route_template(scope) or scope.get("path"),
+            code=c.code if c.known else None,
+            known=c.known,
+            exc=exc,
+        )
+    except Exception:  # alerting never raises into the request
+        _internal.debug("alert capture failed", exc_info=True)
+
+
+async def _flush_alerts(timeout: float) -> None:  # noqa: ASYNC109 - passed on to the router
+    s = _config.settings()
+    router = s.alerts if s is not None else None
+    flush = getattr(router, "flush", None)
+    if flush is None:
+        return
+    try:
+        await flush(timeout)
+    except Exception:
+        _internal.warning("flushing alerts at shutdown failed", exc_info=True)
+
+
+def _retake_logging(access_log: bool) -> None:
+    pipeline = _logsetup.state.pipeline
+    s = _config.settings()
+    if pipeline is not None and s is not None:
+        _logsetup.take_over_stdlib(pipeline, s)
+    if access_log:
+        # obskit's access record carries everything uvicorn's does, and the trace id.
+        logging.getLogger("uvicorn.access").disabled = True
+
+
+def _autoconfigure() -> _config.Settings:
+    settings = _config.configure(service=os.environ.get("OBSKIT_SERVICE") or "unknown-service")
+    _internal.warning("obskit.configure() was not called before the first request; using defaults")
+    return settings
