@@ -16,14 +16,16 @@ Both work under freezegun: nothing here reads the clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 
 from obskit import _config
 from obskit._logsetup import sink
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
 
 class LogRecords(list[dict[str, Any]]):
