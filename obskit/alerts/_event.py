@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, NotRequired, TypedDict
@@ -25,8 +26,8 @@ class ErrorDict(TypedDict):
 
 
 class RequestDict(TypedDict):
-    method: str | None
-    path: str | None
+    method: str
+    path: str
 
 
 class AlertDict(TypedDict):
@@ -59,6 +60,14 @@ def format_time(ts: float) -> str:
 
 def parse_time(value: str) -> float:
     return dt.datetime.fromisoformat(value).timestamp()
+
+
+_TRACE_ID = re.compile(r"(?!0{32})[0-9a-f]{32}")
+
+
+def valid_trace_id(value: str | None) -> str | None:
+    """A W3C trace id (32 lowercase hex, not all zero) or ``None``: alerts never carry a malformed one."""
+    return value if value is not None and _TRACE_ID.fullmatch(value) else None
 
 
 def normalize_severity(value: str) -> Severity:
@@ -123,7 +132,7 @@ class AlertEvent:
             "request": (
                 None
                 if self.method is None and self.path is None
-                else {"method": self.method, "path": self.path}
+                else {"method": self.method or "", "path": self.path or ""}
             ),
             "first_seen": format_time(self.first_seen),
             "last_seen": format_time(self.last_seen),

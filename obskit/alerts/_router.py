@@ -49,6 +49,7 @@ from obskit.alerts._event import (
     new_event_id,
     normalize_severity,
     truncate,
+    valid_trace_id,
 )
 from obskit.alerts._spool import Spool, SpoolError
 from obskit.alerts._types import AlertHook, Delivery
@@ -808,7 +809,7 @@ class AlertRouter:
             title=entry.title,
             error_type=entry.error_type,
             error_message=entry.error_message,
-            trace_id=entry.trace_id,
+            trace_id=valid_trace_id(entry.trace_id),
             method=entry.method,
             path=entry.path,
             first_seen=entry.first_seen,
