@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
-from obskit._errors import Classification, _phrase, _status_code, classify
+from obskit._errors import Classification, KnownError, _phrase, _status_code, classify
 from obskit._processors import cached_fingerprint
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
@@ -47,13 +47,16 @@ _internal = logging.getLogger("obskit")
 class _Request:
     """Per-request state shared between the send wrapper and the error handling."""
 
-    __slots__ = ("body", "held", "started", "status", "synth_error")
+    __slots__ = ("body", "held", "pending", "started", "status", "synth_error")
 
     def __init__(self) -> None:
         self.status = 0
         self.started = False  # http.response.start went out to the server
         self.held: Message | None = None  # an error response's start, held until its body is complete
         self.body = bytearray()
+        # A complete framework error response, sent (as a problem) only once the app has returned: a
+        # Starlette app wrapped directly sends its own 500 *and then* raises the exception.
+        self.pending: tuple[Message, bytes] | None = None
         self.synth_error: tuple[Classification, str] | None = None  # a framework error response rewritten
 
 
@@ -182,14 +185,17 @@ class ObskitMiddleware:
                         await send({"type": "http.response.body", "body": bytes(req.body), "more_body": True})
                         req.body.clear()
                     return
-                held, req.held = req.held, None
-                await self._send_rewritten(scope, held, bytes(req.body), req, send, trace_id)
+                req.pending, req.held = (req.held, bytes(req.body)), None
             else:
                 await send(message)
 
         error: BaseException | None = None
         try:
             await self.app(scope, receive, send_wrapper)
+            if req.pending is not None:
+                held, body = req.pending
+                req.pending = None
+                await self._send_rewritten(scope, held, body, req, send, trace_id)
         except asyncio.CancelledError:
             # The client went away or the server is shutting down: not an application error.
             req.status = req.status or 499
@@ -230,7 +236,8 @@ class ObskitMiddleware:
         if req.started:
             req.status = req.status or 500
             return
-        req.held = None  # an error page in progress is replaced by the problem for the exception
+        # An error page in progress (or complete but not yet sent) gives way to the exception's problem.
+        req.held = req.pending = None
         req.status = c.status
         if c.known:
             detail = c.detail
@@ -336,6 +343,11 @@ class ObskitMiddleware:
             level = c.level if c.known else "error"
             message = f"{method} {path} {status} {_stack.type_name(error)}"
             fields["exc_info"] = error
+            extra = getattr(error, "extra", None)
+            if isinstance(error, KnownError) and isinstance(extra, dict):
+                # KnownError(**extra): logged (and redacted like any field), never sent to the client.
+                for key, value in extra.items():
+                    fields.setdefault(key, value)
             if _metrics.state.active:
                 _metrics.error(known=c.known, code=c.code if c.known else None, type_name=_stack.type_name(error))
         elif synth is not None:

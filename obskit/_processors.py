@@ -92,6 +92,7 @@ class Processor:
         self._otel = settings.otel
         self._stack_level = settings.stack_level
         self._is_secret = settings.redactor.is_secret
+        self._redact_text = settings.redactor.redact_text
         self._keys: dict[str, int] = {}
 
     def _key_kind(self, key: str) -> int:
@@ -124,6 +125,10 @@ class Processor:
         limit = self._limit
         if len(message) > limit:
             message = _truncate(message, limit)
+        if "=" in message or "earer " in message or "://" in message:
+            # Library messages carry URLs and key=value pairs (httpx logs "GET ...?api_key=..."); the
+            # regexes only run on the few messages that could hold one.
+            message = self._redact_text(message)
         if ctx is not None:
             out: dict[str, Any] = {
                 "timestamp": timestamp(),

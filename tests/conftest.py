@@ -18,6 +18,11 @@ def _obskit_clean(obskit_logs: LogRecords) -> Iterator[None]:
     reset_registry()
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -277,7 +277,7 @@ def test_chained_cause_is_recorded(obskit_logs: LogRecords) -> None:
     obskit.configure(service="svc")
     try:
         try:
-            {}["x"]  # noqa: B018
+            {}["x"]
         except KeyError as e:
             raise RuntimeError("wrapped") from e
     except RuntimeError:
@@ -526,3 +526,14 @@ def test_public_api_is_importable_without_extras() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout)["message"] == "ok"
+
+
+def test_secrets_in_messages_are_masked(obskit_logs: LogRecords) -> None:
+    obskit.configure(service="svc")
+    logging.getLogger("httpx").info('HTTP Request: GET https://api.example/v1?api_key=k-123&page=2 "HTTP/1.1 200 OK"')
+    obskit.get_logger().info("calling with Authorization: Bearer abcdef123456")
+    obskit.get_logger().info("db at postgres://app:pw-999@db:5432/x")
+    text = b"".join(obskit_logs.lines)
+    for secret in (b"k-123", b"abcdef123456", b"pw-999"):
+        assert secret not in text
+    assert "page=2" in obskit_logs[0]["message"]
