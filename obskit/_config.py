@@ -48,6 +48,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     access_log: bool = True
     access_log_exclude: tuple[str, ...] = ()
+    metrics: bool = False
     console: bool = field(default=False, repr=False)
     colors: bool = field(default=False, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
@@ -63,6 +64,7 @@ _OPTIONS = {
     "trusted_proxies": tuple,
     "access_log": bool,
     "access_log_exclude": tuple,
+    "metrics": bool,
 }
 
 _lock = threading.Lock()
@@ -117,7 +119,8 @@ def configure(
             active OpenTelemetry span's ids, True), ``debug`` (add exception type and message to 500
             bodies, for local development only, False), ``trusted_proxies`` (IPs whose
             ``X-Forwarded-For`` is believed), ``access_log`` (True), ``access_log_exclude`` (paths such as
-            health checks without an access record).
+            health checks without an access record), ``metrics`` (Prometheus metrics through the
+            ``prometheus`` extra, False).
 
     Returns:
         The resolved :class:`Settings`.
@@ -195,6 +198,10 @@ def _apply(settings: Settings) -> None:
             _pipeline.update(settings)
         _settings = settings
         _logsetup.install(settings, _pipeline)
+        if settings.metrics:
+            from obskit import _metrics  # noqa: PLC0415
+
+            _metrics.enable()
         if settings.alerts is not None:
             bind = getattr(settings.alerts, "bind", None)
             if callable(bind):
