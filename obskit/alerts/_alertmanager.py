@@ -15,6 +15,7 @@ valid part of a batch anyway).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -23,8 +24,6 @@ from obskit.alerts._delivery import check_http_url, hook_attempts, hook_timeout,
 from obskit.alerts._event import format_time
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from obskit.alerts._types import AlertHook, Delivery
 
 ALERTNAME = "ObskitUnhandledException"
@@ -115,7 +114,7 @@ class Alertmanager:
         timeout: float = 10.0,
         max_attempts: int = 8,
     ) -> None:
-        urls = [url] if isinstance(url, str) else list(url)
+        urls: list[Any] = [url] if isinstance(url, str) or not isinstance(url, Sequence) else list(url)
         if not urls:
             raise ValueError("Alertmanager: give at least one base URL, e.g. 'http://127.0.0.1:9093'")
         self.urls = tuple(check_http_url(u, "Alertmanager") for u in urls)

@@ -29,6 +29,27 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("obskit.alerts")
 
+THREAD_NAME = "obskit-alerts"
+
+
+class _NotFromDeliveryThread(logging.Filter):
+    """httpx logs every request's full URL at INFO; for Slack and many webhooks the URL is the secret.
+
+    Only records made on obskit's delivery thread are dropped: the application's own httpx logs stay.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD_NAME
+
+
+_httpx_filter = _NotFromDeliveryThread()
+
+
+def install_log_filter() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if _httpx_filter not in httpx_logger.filters:
+        httpx_logger.addFilter(_httpx_filter)
+
 MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of a receiver's answer (only logged, truncated)
 
 

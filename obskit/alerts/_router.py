@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from obskit.alerts._delivery import Counters, Job, Target
+from obskit.alerts._delivery import THREAD_NAME, Counters, Job, Target, install_log_filter
 from obskit.alerts._event import (
     MAX_FIELD,
     MAX_MESSAGE,
@@ -616,7 +616,8 @@ class AlertRouter:
                 return
             loop = _Loop()
             self._stopped = concurrent.futures.Future()
-            thread = threading.Thread(target=self._thread_main, args=(loop,), name="obskit-alerts", daemon=True)
+            install_log_filter()
+            thread = threading.Thread(target=self._thread_main, args=(loop,), name=THREAD_NAME, daemon=True)
             self._loop = loop
             self._thread = thread
             thread.start()

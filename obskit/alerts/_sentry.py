@@ -96,7 +96,8 @@ class Sentry:
                 auto_enabling_integrations=False,
                 integrations=[],
                 include_local_variables=False,
-                send_default_pii=False,
+                # send_default_pii is deprecated in sentry-sdk 2.x and its default (None) already means
+                # no PII: the SDK installs its EventScrubber. Passing it would only raise a warning.
                 environment=self._environment,
             )
         return self._client
@@ -107,7 +108,7 @@ class Sentry:
         from sentry_sdk.utils import event_from_exception  # noqa: PLC0415
 
 
-        opts = {**options, "include_local_variables": False, "send_default_pii": False}
+        opts = {**options, "include_local_variables": False}
         hint: Any = None
         if exc is not None:
             built, hint = event_from_exception(exc, client_options=opts)
