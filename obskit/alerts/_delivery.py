@@ -50,6 +50,7 @@ def install_log_filter() -> None:
     if _httpx_filter not in httpx_logger.filters:
         httpx_logger.addFilter(_httpx_filter)
 
+
 MAX_RESPONSE_BYTES = 64 * 1024  # read at most this much of a receiver's answer (only logged, truncated)
 
 
@@ -263,19 +264,23 @@ class Target:
                         "obskit.alerts: %s answered 410 Gone; hook disabled, later alerts are dropped",
                         hook.name,
                     )
-                reason = "gone" if error.disable else "redirect" if error.reason == "redirect" else (
-                    "permanent_error"
-                )
+                reason = "gone" if error.disable else "redirect" if error.reason == "redirect" else ("permanent_error")
                 logger.warning(
                     "obskit.alerts: %s rejected alert %s (%s), not retried: %s",
-                    hook.name, delivery.event.id, error.reason, error.detail[:200],
+                    hook.name,
+                    delivery.event.id,
+                    error.reason,
+                    error.detail[:200],
                 )
                 self._finish(job, reason)
                 return
             if attempt >= hook.max_attempts:
                 logger.warning(
                     "obskit.alerts: giving up on alert %s to %s after %d attempts (%s)",
-                    delivery.event.id, hook.name, attempt, error.reason,
+                    delivery.event.id,
+                    hook.name,
+                    attempt,
+                    error.reason,
                 )
                 self._finish(job, "max_attempts")
                 return
@@ -285,14 +290,20 @@ class Target:
             if time.time() + delay - job.created > self._max_age:
                 logger.warning(
                     "obskit.alerts: giving up on alert %s to %s: older than %.0f s (%s)",
-                    delivery.event.id, hook.name, self._max_age, error.reason,
+                    delivery.event.id,
+                    hook.name,
+                    self._max_age,
+                    error.reason,
                 )
                 self._finish(job, "max_age")
                 return
             self._counters.add("retried")
             logger.info(
                 "obskit.alerts: %s failed (%s), attempt %d, retrying in %.2f s",
-                hook.name, error.reason, attempt, delay,
+                hook.name,
+                error.reason,
+                attempt,
+                delay,
             )
             await asyncio.sleep(delay)
 

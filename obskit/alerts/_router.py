@@ -146,9 +146,7 @@ def parse_rate_limit(value: str) -> tuple[int, float]:
     """``"10/min"`` → ``(10, 60.0)``: at most N deliveries per period, bursts up to N."""
     m = _RATE.match(value) if isinstance(value, str) else None
     if m is None:
-        raise ValueError(
-            f"rate_limit must look like 'N/s', 'N/min' or 'N/h' with N a positive integer, got {value!r}"
-        )
+        raise ValueError(f"rate_limit must look like 'N/s', 'N/min' or 'N/h' with N a positive integer, got {value!r}")
     return int(m.group(1)), _PERIODS[m.group(2)]
 
 
@@ -459,9 +457,7 @@ class AlertRouter:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._redact = _redactor()
         self._spool = (
-            Spool(spool_dir, max_files=spool_max_files, max_bytes=spool_max_bytes)
-            if spool_dir is not None
-            else None
+            Spool(spool_dir, max_files=spool_max_files, max_bytes=spool_max_bytes) if spool_dir is not None else None
         )
         # One Target per distinct delivery destination, shared by every route naming it.
         self._targets: list[Target] = []
@@ -647,9 +643,7 @@ class AlertRouter:
             if self._spool is not None:
                 await self._open_spool(self._spool)
         finally:
-            self._spool_task = asyncio.get_running_loop().create_task(
-                self._spool_worker(), name="obskit-alerts:spool"
-            )
+            self._spool_task = asyncio.get_running_loop().create_task(self._spool_worker(), name="obskit-alerts:spool")
             self._setup_done = True
 
     async def _open_spool(self, spool: Spool) -> None:

@@ -107,7 +107,6 @@ class Sentry:
     ) -> tuple[dict[str, Any], Any]:
         from sentry_sdk.utils import event_from_exception  # noqa: PLC0415
 
-
         opts = {**options, "include_local_variables": False}
         hint: Any = None
         if exc is not None:
@@ -121,9 +120,7 @@ class Sentry:
             module, _, name = event.error_type.rpartition(".")
             sentry_event = {
                 "exception": {
-                    "values": [
-                        {"type": name, "value": event.error_message, **({"module": module} if module else {})}
-                    ]
+                    "values": [{"type": name, "value": event.error_message, **({"module": module} if module else {})}]
                 }
             }
         sentry_event["level"] = _LEVELS[event.severity]

@@ -82,9 +82,7 @@ class Slack:
             {"type": "header", "text": {"type": "plain_text", "text": truncate(e.title or e.error_type, MAX_HEADER)}},
             {
                 "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": truncate(f"*{k}*\n{escape(v)}", MAX_FIELD)} for k, v in fields
-                ],
+                "fields": [{"type": "mrkdwn", "text": truncate(f"*{k}*\n{escape(v)}", MAX_FIELD)} for k, v in fields],
             },
             {
                 "type": "section",

@@ -133,9 +133,7 @@ class Spool:
                 item = _parse(entry.path, size)
             except Exception as exc:
                 corrupt += 1
-                logger.warning(
-                    "obskit.alerts: skipping corrupt spool file %s (%s)", entry.name, type(exc).__name__
-                )
+                logger.warning("obskit.alerts: skipping corrupt spool file %s (%s)", entry.name, type(exc).__name__)
                 with contextlib.suppress(OSError):
                     Path(entry.path).unlink()
                 continue

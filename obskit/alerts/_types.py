@@ -48,10 +48,7 @@ class DeliveryError(Exception):
         self.detail = detail
 
     def __repr__(self) -> str:
-        return (
-            f"DeliveryError(reason={self.reason!r}, retryable={self.retryable}, "
-            f"retry_after={self.retry_after!r})"
-        )
+        return f"DeliveryError(reason={self.reason!r}, retryable={self.retryable}, retry_after={self.retry_after!r})"
 
 
 class WebhookVerificationError(ValueError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import itertools
 import random
 import time
 
@@ -24,16 +25,16 @@ class MaxJitter(random.Random):
 
 def gaps(receiver: Receiver) -> list[float]:
     at = [r.at for r in receiver.requests]
-    return [b - a for a, b in zip(at, at[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(at)]
 
 
-def test_5xx_is_retried_with_exponential_backoff_and_the_same_id(
-    receiver: Receiver, make_router: MakeRouter
-) -> None:
+def test_5xx_is_retried_with_exponential_backoff_and_the_same_id(receiver: Receiver, make_router: MakeRouter) -> None:
     receiver.script(Respond(500), Respond(502), Respond(503))
     router = make_router(
         [Route(Webhook(receiver.url, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"))],
-        backoff_base=0.1, backoff_cap=10, rng=MaxJitter(),
+        backoff_base=0.1,
+        backoff_cap=10,
+        rng=MaxJitter(),
     )
     capture(router)
     assert asyncio.run(router.flush(5.0))
@@ -166,8 +167,13 @@ def test_a_reset_connection_is_retried(receiver: Receiver, make_router: MakeRout
 
 def test_alerts_older_than_max_age_are_dropped(make_router: MakeRouter) -> None:
     with Receiver(default=Respond(500)) as receiver:
-        router = make_router([Route(Webhook(receiver.url, max_attempts=100))], max_age=0.5,
-                             backoff_base=0.1, backoff_cap=0.1, rng=MaxJitter())
+        router = make_router(
+            [Route(Webhook(receiver.url, max_attempts=100))],
+            max_age=0.5,
+            backoff_base=0.1,
+            backoff_cap=0.1,
+            rng=MaxJitter(),
+        )
         capture(router)
         assert asyncio.run(router.flush(5.0))
         assert 4 <= len(receiver.requests) <= 6
@@ -221,8 +227,15 @@ def test_backoff_delay_is_full_jitter_within_the_capped_exponential() -> None:
 
 @pytest.mark.parametrize(
     ("status", "retryable", "reason"),
-    [(500, True, "http_500"), (503, True, "http_503"), (429, True, "http_429"), (400, False, "http_400"),
-     (404, False, "http_404"), (302, False, "redirect"), (410, False, "gone")],
+    [
+        (500, True, "http_500"),
+        (503, True, "http_503"),
+        (429, True, "http_429"),
+        (400, False, "http_400"),
+        (404, False, "http_404"),
+        (302, False, "redirect"),
+        (410, False, "gone"),
+    ],
 )
 def test_check_response_classification(status: int, retryable: bool, reason: str) -> None:
     with pytest.raises(DeliveryError) as info:

@@ -68,9 +68,7 @@ def spec_verify(secret: str, headers: dict[str, str], body: bytes) -> None:
     assert ["v1", expected] in versions
 
 
-def test_webhook_posts_the_spec_event_signed_per_standard_webhooks(
-    receiver: Receiver, make_router: MakeRouter
-) -> None:
+def test_webhook_posts_the_spec_event_signed_per_standard_webhooks(receiver: Receiver, make_router: MakeRouter) -> None:
     router = make_router([Route(Webhook(receiver.url + "/hooks/obskit", secret=SECRET))])
     (request,) = deliver(router, receiver, code="boom")
     assert (request.method, request.path) == ("POST", "/hooks/obskit")
@@ -80,8 +78,22 @@ def test_webhook_posts_the_spec_event_signed_per_standard_webhooks(
     spec_verify(SECRET, request.headers, request.body)
     verify_webhook(SECRET, request.headers, request.body)
     assert validate_alert(event) == []
-    assert set(event) == {"id", "fingerprint", "service", "environment", "severity", "title", "error",
-                          "trace_id", "request", "first_seen", "last_seen", "count", "timestamp", "code"}
+    assert set(event) == {
+        "id",
+        "fingerprint",
+        "service",
+        "environment",
+        "severity",
+        "title",
+        "error",
+        "trace_id",
+        "request",
+        "first_seen",
+        "last_seen",
+        "count",
+        "timestamp",
+        "code",
+    }
     assert event["fingerprint"] == FP
     assert (event["service"], event["environment"], event["severity"]) == ("checkout", "test", "error")
     assert event["error"] == {"type": "builtins.ZeroDivisionError", "message": "division by zero"}
@@ -144,8 +156,13 @@ def test_verify_webhook_rejects_tampering_staleness_and_missing_headers() -> Non
 
 @pytest.mark.parametrize("url", ["ftp://example.com/SECRET", "example.com/SECRET", "", "http://", 42])
 def test_hooks_reject_non_http_urls_without_echoing_them(url: Any) -> None:
-    for make in (Webhook, Slack, lambda u: PagerDuty("key", url=u), Alertmanager,
-                 lambda u: Twilio("AC1", "tok", "+1", "+2", base_url=u)):
+    for make in (
+        Webhook,
+        Slack,
+        lambda u: PagerDuty("key", url=u),
+        Alertmanager,
+        lambda u: Twilio("AC1", "tok", "+1", "+2", base_url=u),
+    ):
         with pytest.raises(ValueError, match="http") as info:
             make(url)
         assert "SECRET" not in str(info.value)
@@ -159,12 +176,21 @@ def test_webhook_rejects_a_malformed_secret() -> None:
 # --- PagerDuty Events API v2 ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("severity", "expected"), [("critical", "critical"), ("error", "error"),
-                                                     ("warning", "warning"), ("info", "info"),
-                                                     ("fatal", "critical"), ("bogus", "error")])
+@pytest.mark.parametrize(
+    ("severity", "expected"),
+    [
+        ("critical", "critical"),
+        ("error", "error"),
+        ("warning", "warning"),
+        ("info", "info"),
+        ("fatal", "critical"),
+        ("bogus", "error"),
+    ],
+)
 def test_pagerduty_trigger_event(receiver: Receiver, make_router: MakeRouter, severity: str, expected: str) -> None:
-    receiver.default = Respond(202, {"content-type": "application/json"},
-                               b'{"status":"success","message":"Event processed","dedup_key":"x"}')
+    receiver.default = Respond(
+        202, {"content-type": "application/json"}, b'{"status":"success","message":"Event processed","dedup_key":"x"}'
+    )
     hook = PagerDuty("R0UT1NGKEY0123456789abcdef012345", url=receiver.url + "/v2/enqueue", source="web-1")
     router = make_router([Route(hook)])
     (request,) = deliver(router, receiver, severity=severity)
@@ -181,7 +207,10 @@ def test_pagerduty_trigger_event(receiver: Receiver, make_router: MakeRouter, se
     assert payload["severity"] == expected
     assert RFC3339.match(payload["timestamp"])
     assert (payload["component"], payload["group"], payload["class"]) == (
-        "checkout", "test", "builtins.ZeroDivisionError")
+        "checkout",
+        "test",
+        "builtins.ZeroDivisionError",
+    )
     details = payload["custom_details"]
     assert (details["fingerprint"], details["count"], details["trace_id"]) == (FP, 1, TRACE)
     assert details["request_path"] == "/checkout/42"
@@ -228,7 +257,13 @@ def test_slack_message_has_text_and_blocks_within_limits(receiver: Receiver, mak
     assert len(fields["fields"]) <= 10
     assert all(len(f["text"]) <= 2000 for f in fields["fields"])
     assert {f["text"].split("\n")[0] for f in fields["fields"]} == {
-        "*Service*", "*Environment*", "*Severity*", "*Occurrences*", "*Request*", "*Trace id*"}
+        "*Service*",
+        "*Environment*",
+        "*Severity*",
+        "*Occurrences*",
+        "*Request*",
+        "*Trace id*",
+    }
     assert len(code["text"]["text"]) <= 3000
     assert "&lt;script&gt;&amp;" in code["text"]["text"]
     assert "<script>" not in request.body.decode()
@@ -285,8 +320,13 @@ def test_alertmanager_gets_the_alert_on_every_url(make_router: MakeRouter) -> No
             assert request.headers["content-type"] == "application/json"
             (alert,) = request.json()
             assert alert["labels"] == {
-                "alertname": "ObskitUnhandledException", "service": "checkout", "environment": "test",
-                "severity": "error", "fingerprint": FP, "error_type": "builtins.ZeroDivisionError"}
+                "alertname": "ObskitUnhandledException",
+                "service": "checkout",
+                "environment": "test",
+                "severity": "error",
+                "fingerprint": FP,
+                "error_type": "builtins.ZeroDivisionError",
+            }
             annotations = alert["annotations"]
             assert all(NAME.match(k) for k in [*alert["labels"], *annotations])
             assert all(isinstance(v, str) and v for v in [*alert["labels"].values(), *annotations.values()])
@@ -368,9 +408,17 @@ def raise_and_capture(router: AlertRouter) -> None:
     try:
         handler(42)
     except ZeroDivisionError as exc:
-        router.capture(fingerprint=FP, error_type="builtins.ZeroDivisionError", error_message=str(exc),
-                       severity="critical", title="ZeroDivisionError: division by zero", trace_id=TRACE,
-                       method="POST", path="/orders", exc=exc)
+        router.capture(
+            fingerprint=FP,
+            error_type="builtins.ZeroDivisionError",
+            error_message=str(exc),
+            severity="critical",
+            title="ZeroDivisionError: division by zero",
+            trace_id=TRACE,
+            method="POST",
+            path="/orders",
+            exc=exc,
+        )
 
 
 @pytest.fixture
@@ -413,13 +461,14 @@ def test_sentry_with_a_dsn_uses_a_dedicated_client(sentry_receiver: Receiver, ma
     assert router.stats()["delivered"] == 1
 
 
-def test_sentry_without_a_dsn_uses_the_application_client(
-    sentry_receiver: Receiver, make_router: MakeRouter
-) -> None:
+def test_sentry_without_a_dsn_uses_the_application_client(sentry_receiver: Receiver, make_router: MakeRouter) -> None:
     import sentry_sdk
 
-    sentry_sdk.init(dsn=f"http://public@127.0.0.1:{sentry_receiver.port}/1", default_integrations=False,
-                    include_local_variables=True)
+    sentry_sdk.init(
+        dsn=f"http://public@127.0.0.1:{sentry_receiver.port}/1",
+        default_integrations=False,
+        include_local_variables=True,
+    )
     try:
         router = make_router([Route(Sentry())])
         raise_and_capture(router)
@@ -468,8 +517,13 @@ def test_sentry_rejects_a_bad_dsn() -> None:
 
 def test_secrets_appear_in_no_repr_stats_or_log(make_router: MakeRouter, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    secrets = ["T000/B000/SLACKSECRET", "PDROUTINGKEYSECRET", "TWILIOTOKENSECRET", "WEBHOOKPATHSECRET",
-               "SENTRYKEYSECRET"]
+    secrets = [
+        "T000/B000/SLACKSECRET",
+        "PDROUTINGKEYSECRET",
+        "TWILIOTOKENSECRET",
+        "WEBHOOKPATHSECRET",
+        "SENTRYKEYSECRET",
+    ]
     with Receiver(default=Respond(400, body=b"bad")) as receiver:
         hooks: list[Any] = [
             Slack(receiver.url + "/services/T000/B000/SLACKSECRET"),
@@ -481,8 +535,7 @@ def test_secrets_appear_in_no_repr_stats_or_log(make_router: MakeRouter, caplog:
         router = make_router([Route(hooks)])
         capture(router)
         asyncio.run(router.flush(5.0))
-        text = " ".join([repr(router), repr(Route(hooks)), *map(repr, hooks), *map(str, router.stats()),
-                         caplog.text])
+        text = " ".join([repr(router), repr(Route(hooks)), *map(repr, hooks), *map(str, router.stats()), caplog.text])
         assert SECRET not in text
         for secret in secrets:
             assert secret not in text

@@ -17,9 +17,7 @@ from tests.alerts.conftest import FP, TRACE, MakeRouter, capture
 from tests.alerts.receiver import Hang, Receiver
 
 
-def test_a_burst_of_one_bug_is_one_delivery_with_the_whole_count(
-    receiver: Receiver, make_router: MakeRouter
-) -> None:
+def test_a_burst_of_one_bug_is_one_delivery_with_the_whole_count(receiver: Receiver, make_router: MakeRouter) -> None:
     router = make_router([Route(Webhook(receiver.url))], dedup_window=60, group_wait=0.3)
     for _ in range(1000):
         capture(router)
@@ -108,8 +106,16 @@ def test_capture_stays_fast_while_the_receiver_hangs(make_router: MakeRouter) ->
 
 def test_capture_never_raises_and_counts_internal_errors(make_router: MakeRouter) -> None:
     router = make_router([])
-    router.capture(fingerprint=None, error_type=None, error_message=None, severity=None, title=None,  # type: ignore[arg-type]
-                   trace_id=None, method=None, path=None)
+    router.capture(
+        fingerprint=None,
+        error_type=None,
+        error_message=None,
+        severity=None,
+        title=None,  # type: ignore[arg-type]
+        trace_id=None,
+        method=None,
+        path=None,
+    )
     assert router.stats()["dropped_internal_error"] == 1
     assert router.stats()["internal_error"] == 1
 
@@ -124,8 +130,17 @@ def test_exception_reference_is_released_after_delivery(receiver: Receiver, make
     router = make_router([Route(Webhook(receiver.url))], dedup_window=60)
     exc = Boom("x")
     ref = weakref.ref(exc)
-    router.capture(fingerprint=FP, error_type="Boom", error_message="x", severity="error", title="Boom",
-                   trace_id=None, method=None, path=None, exc=exc)
+    router.capture(
+        fingerprint=FP,
+        error_type="Boom",
+        error_message="x",
+        severity="error",
+        title="Boom",
+        trace_id=None,
+        method=None,
+        path=None,
+        exc=exc,
+    )
     assert asyncio.run(router.flush(5.0))
     del exc
     gc.collect()
@@ -139,8 +154,16 @@ def test_listeners_see_every_routing_decision_with_its_count(make_router: MakeRo
         router = make_router([], dedup_window=60, group_wait=0.2)
         for _ in range(3):
             capture(router)
-        capture(router, fingerprint="fedcba9876543210", severity="critical", trace_id="0" * 32, method=None,
-                path=None, code="boom", known=True)
+        capture(
+            router,
+            fingerprint="fedcba9876543210",
+            severity="critical",
+            trace_id="0" * 32,
+            method=None,
+            path=None,
+            code="boom",
+            known=True,
+        )
         assert asyncio.run(router.flush(5.0))
     finally:
         remove_listener(seen.append)
@@ -224,11 +247,13 @@ def test_routes_match_on_event_fields(make_router: MakeRouter, match: Any, field
 def test_an_alert_goes_to_every_matching_route_but_once_per_hook(make_router: MakeRouter) -> None:
     with Receiver() as a, Receiver() as b:
         hook_a = Webhook(a.url)
-        router = make_router([
-            Route([hook_a], match={"severity": "error"}),
-            Route([hook_a, Webhook(b.url)]),
-            Route([Webhook(b.url + "/never")], match={"severity": "info"}),
-        ])
+        router = make_router(
+            [
+                Route([hook_a], match={"severity": "error"}),
+                Route([hook_a, Webhook(b.url)]),
+                Route([Webhook(b.url + "/never")], match={"severity": "info"}),
+            ]
+        )
         capture(router)
         assert asyncio.run(router.flush(5.0))
         assert len(a.settle(quiet=0.05)) == 1
@@ -236,8 +261,9 @@ def test_an_alert_goes_to_every_matching_route_but_once_per_hook(make_router: Ma
 
 
 def test_a_match_callable_that_raises_skips_its_route(receiver: Receiver, make_router: MakeRouter) -> None:
-    router = make_router([Route(Webhook(receiver.url + "/bad"), match=lambda e: 1 / 0 > 0),
-                          Route(Webhook(receiver.url + "/good"))])
+    router = make_router(
+        [Route(Webhook(receiver.url + "/bad"), match=lambda e: 1 / 0 > 0), Route(Webhook(receiver.url + "/good"))]
+    )
     capture(router)
     assert asyncio.run(router.flush(5.0))
     assert [r.path for r in receiver.settle(quiet=0.05)] == ["/good"]
@@ -287,7 +313,7 @@ def test_bad_router_arguments_raise_value_error(kwargs: Any, message: str) -> No
 
 
 def test_routes_must_be_route_objects() -> None:
-    with pytest.raises(ValueError, match="sequence of obskit.alerts.Route"):
+    with pytest.raises(ValueError, match=r"sequence of obskit\.alerts\.Route"):
         AlertRouter([Webhook("http://127.0.0.1:1")])  # type: ignore[list-item]
 
 
@@ -392,9 +418,7 @@ def test_flush_on_an_unstarted_router_is_immediate() -> None:
     assert router.close(1.0) is True
 
 
-def test_flush_works_from_the_application_loop_and_from_threads(
-    receiver: Receiver, make_router: MakeRouter
-) -> None:
+def test_flush_works_from_the_application_loop_and_from_threads(receiver: Receiver, make_router: MakeRouter) -> None:
     router = make_router([Route(Webhook(receiver.url))])
 
     async def app() -> bool:

@@ -155,12 +155,11 @@ def test_corrupt_and_truncated_files_are_skipped_and_counted(
     assert list(slot.iterdir()) == [slot / ".lock"]
 
 
-def test_files_for_a_hook_no_longer_configured_are_counted_as_orphans(
-    tmp_path: Path, make_router: MakeRouter
-) -> None:
+def test_files_for_a_hook_no_longer_configured_are_counted_as_orphans(tmp_path: Path, make_router: MakeRouter) -> None:
     with Receiver(default=Respond(503)) as receiver:
-        first = make_router([Route(Webhook(receiver.url + "/old"))], spool_dir=tmp_path,
-                            backoff_base=60, backoff_cap=60)
+        first = make_router(
+            [Route(Webhook(receiver.url + "/old"))], spool_dir=tmp_path, backoff_base=60, backoff_cap=60
+        )
         capture(first)
         receiver.wait_for(1)
         first.close(timeout=0.1)
@@ -172,8 +171,9 @@ def test_files_for_a_hook_no_longer_configured_are_counted_as_orphans(
 
 def test_the_spool_is_bounded(tmp_path: Path, make_router: MakeRouter) -> None:
     with Receiver(default=Respond(503)) as receiver:
-        router = make_router([Route(Webhook(receiver.url))], spool_dir=tmp_path, spool_max_files=2,
-                             backoff_base=60, backoff_cap=60)
+        router = make_router(
+            [Route(Webhook(receiver.url))], spool_dir=tmp_path, spool_max_files=2, backoff_base=60, backoff_cap=60
+        )
         for i in range(3):
             capture(router, fingerprint=f"{i:016x}")
         wait_until(lambda: router.stats()["spooled"] + router.stats()["spool_full"] == 3)
@@ -188,8 +188,9 @@ def test_the_spool_is_bounded(tmp_path: Path, make_router: MakeRouter) -> None:
 def test_each_process_gets_its_own_slot(tmp_path: Path, make_router: MakeRouter) -> None:
     a = make_router([], spool_dir=tmp_path)
     b = make_router([], spool_dir=tmp_path)
-    wait_until(lambda: a._spool is not None and a._spool.dir is not None
-               and b._spool is not None and b._spool.dir is not None)
+    wait_until(
+        lambda: a._spool is not None and a._spool.dir is not None and b._spool is not None and b._spool.dir is not None
+    )
     assert a._spool is not None
     assert b._spool is not None
     assert {a._spool.dir, b._spool.dir} == {tmp_path / "slot-0", tmp_path / "slot-1"}
