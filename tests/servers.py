@@ -9,6 +9,7 @@ port answers, and hands back everything it printed once it stopped. Every wait h
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -57,6 +58,9 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
     Raises:
         TimeoutError: The server did not start, or did not stop, within its deadline.
     """
+    # The middleware turns uvicorn's access logger off at lifespan startup; put it back for the next test.
+    access_logger = logging.getLogger("uvicorn.access")
+    access_disabled = access_logger.disabled
     sock = _bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **config))
@@ -78,6 +82,7 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
             server.force_exit = True
             thread.join(SHUTDOWN_DEADLINE)
         sock.close()
+        access_logger.disabled = access_disabled
         if thread.is_alive():
             raise TimeoutError(f"uvicorn did not stop within {SHUTDOWN_DEADLINE}s")
 
