@@ -156,7 +156,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8000) -> int:
         port: Port to bind.
 
     Returns:
-        The exit status: 0 after a clean shutdown, 1 when uvicorn is missing or the server failed to start.
+        The exit status: 0 after a clean shutdown, 1 when uvicorn is missing, and uvicorn's own status
+        (3) when the server could not start, for example because the port is taken.
     """
     try:
         import uvicorn  # noqa: PLC0415 - the demo extra
@@ -170,6 +171,6 @@ def run(*, host: str = "127.0.0.1", port: int = 8000) -> int:
         # log_config=None: uvicorn keeps its hands off logging, so its records go through obskit's chain.
         # access_log=False: obskit's access record already carries everything uvicorn's would, and the ids.
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
-    except SystemExit as exc:  # uvicorn exits this way when it cannot bind or start
+    except SystemExit as exc:  # uvicorn exits this way when it cannot bind or start; its reason is logged
         return exc.code if isinstance(exc.code, int) else 1
     return 0
