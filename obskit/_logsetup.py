@@ -115,11 +115,12 @@ class Pipeline:
         event: Any,
         fields: dict[str, Any],
         error: dict[str, Any] | None = None,
+        http: dict[str, Any] | None = None,
     ) -> bytes:
         """The rendered line for one call of a bound logger (the direct path, no processor chain).
 
-        ``error`` is a ready ``error`` object for records that describe an error without an exception
-        (an HTTP error response the framework produced).
+        ``http`` and ``error`` are objects obskit built itself (the middleware's request record, an error
+        response the framework produced without an exception): added as they are, with no redaction walk.
         """
         try:
             exc_info = fields.pop("exc_info", None)
@@ -130,6 +131,8 @@ class Pipeline:
                 exc_info,
                 getattr(logger, "name", None),
             )
+            if http is not None:
+                record["http"] = http
             if error is not None:
                 record["error"] = error
         except Exception as exc:  # the logging call never raises

@@ -151,7 +151,7 @@ class ObskitMiddleware:
                 trace_id, flags = new_trace_id(), "00"
             span_id = new_span_id()
         rid = request_id.decode("latin-1") if request_id else ""
-        if not valid_request_id(rid):
+        if not rid or not valid_request_id(rid):
             rid = new_trace_id()
         token = _context._current.set(_context.TraceContext(trace_id, span_id, rid))
         extra_headers = [
@@ -337,7 +337,8 @@ class ObskitMiddleware:
         pipeline = _logsetup.state.pipeline
         if pipeline is None:
             return
-        fields: dict[str, Any] = {"http": self._http_fields(scope, method, path, route, status, duration)}
+        http = self._http_fields(scope, method, path, route, status, duration)
+        fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
         if error is not None and c is not None:
             level = c.level if c.known else "error"
@@ -368,7 +369,7 @@ class ObskitMiddleware:
             if cancelled:
                 level = "info"
             message = f"{method} {path} {status}" + (" (client disconnected)" if cancelled else "")
-        _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset))
+        _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http))
 
     def _http_fields(
         self, scope: Scope, method: str, path: str, route: str | None, status: int, duration: float

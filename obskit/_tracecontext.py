@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import random
 import re
 import sys
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 # version "00" is the one defined; later versions must still start with these four fields (W3C §3.2.4)
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-[0-9a-f].*)?")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._~:/+=@-]{1,128}")
+_getrandbits = random.getrandbits
 _ZERO_TRACE = "0" * 32
 _ZERO_SPAN = "0" * 16
 
@@ -32,11 +33,13 @@ def parse_traceparent(value: str) -> tuple[str, str, str] | None:
 
 
 def new_trace_id() -> str:
-    return os.urandom(16).hex()
+    # Like OpenTelemetry's RandomIdGenerator: ids must be unique, not secret, and os.urandom's syscall
+    # would cost more than the rest of id handling. The random module reseeds itself after fork().
+    return f"{_getrandbits(128) or 1:032x}"
 
 
 def new_span_id() -> str:
-    return os.urandom(8).hex()
+    return f"{_getrandbits(64) or 1:016x}"
 
 
 def valid_request_id(value: str) -> bool:
