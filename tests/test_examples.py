@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import shlex
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from types import ModuleType
@@ -16,7 +19,7 @@ import pytest
 
 from obskit.schema import validate_problem, validate_record
 from obskit.testing import LogRecords
-from tests.servers import raw_request, run_server_process, serve, validate_with_cli
+from tests.servers import REPO, raw_request, run_server_process, serve, validate_with_cli
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE}-b7ad6b7169203331-01"
@@ -308,3 +311,74 @@ def test_every_line_uvicorn_prints_for_an_example_is_a_valid_record(module_name:
     assert server.stdout.count(SECRET.encode()) == 0
     # uvicorn re-raises the signal once it shut down gracefully: SIGINT ends in exit 0, SIGTERM in -15.
     assert server.returncode in (0, -sig)
+
+
+# -- examples/README.md ------------------------------------------------------------------------------------
+
+README = REPO / "examples" / "README.md"
+README_BASE = "http://127.0.0.1:8000"
+
+
+def readme_blocks(language: str) -> list[list[str]]:
+    blocks: list[list[str]] = []
+    current: list[str] | None = None
+    for line in README.read_text().splitlines():
+        if current is None and line == f"```{language}":
+            current = []
+        elif current is not None and line == "```":
+            blocks.append(current)
+            current = None
+        elif current is not None:
+            current.append(line)
+    return blocks
+
+
+def readme_curl_lines(module: ModuleType) -> list[tuple[str, int]]:
+    """``(command, expected status)`` for the README's curl lines that apply to ``module``."""
+    curl_blocks = [b for b in readme_blocks("sh") if b and b[0].startswith("curl ")]
+    common, fastapi_only = curl_blocks
+    lines = common + (fastapi_only if module.__name__.endswith("fastapi_app") else [])
+    out = []
+    for line in lines:
+        command, _, comment = line.partition("  # ")
+        out.append((command.strip(), int(comment.split(",")[0])))
+    return out
+
+
+def test_the_readme_has_a_curl_line_for_every_route(example: ModuleType) -> None:
+    documented = set()
+    for command, status in readme_curl_lines(example):
+        argv = shlex.split(command)
+        method = argv[argv.index("-X") + 1] if "-X" in argv else "GET"
+        path = next(a for a in argv if a.startswith(README_BASE)).removeprefix(README_BASE)
+        documented.add((method, path, status))
+    expected = {(m, p, s) for m, p, _, s, _ in routes_of(example)} | {("GET", "/stream", 200)}
+    assert documented == expected
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+def test_the_readmes_curl_lines_print_what_it_says(example: ModuleType, obskit_logs: LogRecords) -> None:
+    shown_problems = {}
+    for block in readme_blocks("json"):
+        for line in block:
+            if not line.startswith('{"type":"about:blank"'):
+                continue  # shortened log records, not complete documents
+            body = orjson.loads(line)
+            shown_problems[body["instance"], body["status"]] = body
+    assert len(shown_problems) == 3
+    with serve(example.app) as base:
+        for command, status in readme_curl_lines(example):
+            argv = [*shlex.split(command.replace(README_BASE, base)), "-sS", "--max-time", "10"]
+            result = subprocess.run(argv, capture_output=True, timeout=20, check=False)
+            head, _, body = result.stdout.partition(b"\r\n\r\n")
+            assert head.split(b" ")[1] == str(status).encode(), command
+            if "/stream" in command:
+                assert result.returncode == 18  # "transfer closed with outstanding read data remaining"
+                assert b"transfer closed with outstanding read data remaining" in result.stderr
+                continue
+            assert result.returncode == 0, (command, result.stderr)
+            if b"application/problem+json" in head:
+                problem = orjson.loads(body)
+                shown = shown_problems.get((problem["instance"], problem["status"]))
+                if shown is not None:
+                    assert problem == {**shown, "trace_id": problem["trace_id"]}
