@@ -6,14 +6,13 @@ Two measurements:
   common case while a bug fires: a dict lookup and a counter bump under a lock), (b) a *new* fingerprint
   (allocates the dedup entry, appends to the inbox, wakes the delivery thread when the inbox was empty;
   routing itself happens on that thread), and (c) the floor: calling an empty function with the same
-  eleven keyword arguments. The router has one ``Webhook`` route to a local receiver; for (b) it really
-  delivers in the background, as in production. Runs are interleaved: each round times ``--n`` calls of
+  eleven keyword arguments. The router has one ``Webhook`` route to a local receiver process; for (b) it
+  really delivers in the background, as in production. Runs are interleaved: each round times ``--n`` calls of
   each variant in a shuffled order; the table gives the median, min and IQR over rounds.
 * **throughput**: ``--alerts`` distinct alerts captured at once, timed until ``flush()`` reports all of
-  them delivered to a local ``ThreadingHTTPServer`` receiver (``tests/alerts/receiver.py``, HTTP/1.1
-  keep-alive), for one hook, four hooks (each its own worker: 4 deliveries per alert), and one hook with a
-  ``spool_dir`` (every delivery written with fsync before its first attempt). The receiver is part of
-  what is measured: it is a pure-Python server on the same CPUs.
+  them delivered to a local receiver (a trivial ASGI app under uvicorn, in its own process), for one hook,
+  four hooks (each its own worker: 4 deliveries per alert), and one hook with a ``spool_dir`` (every
+  delivery written with fsync before its first attempt). The receiver shares the machine's CPUs.
 
 Run from the repository root::
 
@@ -36,13 +35,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import httpx  # noqa: E402
+
 from obskit.alerts import AlertRouter, Route, Webhook  # noqa: E402
-from tests.alerts.receiver import Receiver  # noqa: E402
 
 README = ROOT / "bench" / "README.md"
 SECTION = "## alerts"
@@ -65,8 +65,57 @@ def floor(**kwargs: Any) -> None:
     pass
 
 
+# The receiver runs in its own process (uvicorn, a trivial ASGI app answering 200 and counting POSTs), so
+# that what is measured is the pipeline, not a receiver fighting it for the GIL.
+RECEIVER = """
+import sys, uvicorn
+count = 0
+async def app(scope, receive, send):
+    global count
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    if scope["method"] == "POST":
+        count += 1
+    body = str(count).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+class ReceiverProcess:
+    def __enter__(self) -> Self:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-c", RECEIVER, str(port)])
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(self.url + "/count", timeout=1)
+            except httpx.TransportError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the benchmark receiver did not start") from None
+                time.sleep(0.05)
+            else:
+                return self
+
+    def count(self) -> int:
+        return int(httpx.get(self.url + "/count", timeout=5).text)
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
 def time_capture(n: int, rounds: int) -> dict[str, list[float]]:
-    with Receiver() as receiver:
+    with ReceiverProcess() as receiver:
         router = AlertRouter(
             [Route(Webhook(receiver.url))], dedup_window=3600, queue_size=10**7, max_fingerprints=10**7
         )
@@ -111,7 +160,7 @@ def time_capture(n: int, rounds: int) -> dict[str, list[float]]:
 
 
 def time_throughput(alerts: int, hooks: int, spool: bool) -> tuple[float, dict[str, int]]:
-    with Receiver() as receiver, tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
+    with ReceiverProcess() as receiver, tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
         router = AlertRouter(
             [Route([Webhook(f"{receiver.url}/{i}") for i in range(hooks)])],
             dedup_window=3600,
@@ -130,8 +179,23 @@ def time_throughput(alerts: int, hooks: int, spool: bool) -> tuple[float, dict[s
         router.close(10)
         assert ok, stats
         assert stats["delivered"] == alerts * hooks, stats
-        assert len(receiver.requests) == alerts * hooks
+        assert receiver.count() == alerts * hooks
     return alerts / elapsed, stats
+
+
+def time_raw_httpx(alerts: int) -> float:
+    """The floor for one hook: sequential POSTs of an event-sized body with a bare httpx.AsyncClient."""
+    body = b"x" * 500
+    with ReceiverProcess() as receiver:
+
+        async def main() -> float:
+            async with httpx.AsyncClient() as client:
+                t0 = time.perf_counter()
+                for _ in range(alerts):
+                    await client.post(receiver.url, content=body, headers={"content-type": "application/json"})
+                return alerts / (time.perf_counter() - t0)
+
+        return asyncio.run(main())
 
 
 def row(name: str, values: list[float]) -> str:
@@ -184,8 +248,8 @@ def main() -> None:
         "",
         (
             f"Delivered alerts/s: {args.alerts} distinct alerts captured in a burst, timed until `flush()` "
-            "reports every delivery done, to a local pure-Python `ThreadingHTTPServer` (which shares the CPUs "
-            "and is part of what is measured):"
+            "reports every delivery done, to a trivial ASGI app under uvicorn in another process on the "
+            "same machine (each hook has one worker, so one hook is bounded by the round trip):"
         ),
         "",
         "| pipeline | alerts/s | deliveries/s |",
@@ -198,6 +262,10 @@ def main() -> None:
     ]:
         rate, _ = time_throughput(args.alerts, hooks, spool)
         lines.append(f"| {name} | {rate:,.0f} | {rate * hooks:,.0f} |")
+    raw = time_raw_httpx(args.alerts)
+    lines.append(f"| (reference) bare `httpx.AsyncClient`, sequential POSTs, same receiver | {raw:,.0f} | {raw:,.0f} |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines += ["", f"1-minute load average at the end of the run: {load:.2f}."]
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:

@@ -26,6 +26,7 @@ import collections
 import concurrent.futures
 import contextlib
 import fnmatch
+import functools
 import logging
 import math
 import random
@@ -59,8 +60,13 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("obskit.alerts")
 
-# Captured at import so that freezegun, which patches ``time.monotonic``, cannot freeze our timers.
-_real_monotonic: Final = time.monotonic
+# freezegun patches ``time.monotonic`` (and asyncio's loop clock with it); the delivery loop must keep real
+# time even when a test freezes the clock, or no retry timer would ever fire. clock_gettime is left alone.
+_real_monotonic: Final[Callable[[], float]] = (
+    functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC)
+    if hasattr(time, "clock_gettime")
+    else time.monotonic
+)
 
 Listener = Callable[[dict[str, Any]], None]
 _listeners: tuple[Listener, ...] = ()
@@ -500,6 +506,7 @@ class AlertRouter:
         self._spool_queue: collections.deque[list[Job]] = collections.deque()
         self._spool_wake: asyncio.Event | None = None
         self._spooling = False
+        self._spooling_jobs: list[Job] = []
         self._setup_done = False
         self._spool_task: asyncio.Task[None] | None = None
         self._pending_first: dict[_Entry, tuple[asyncio.TimerHandle, BaseException | None]] = {}
@@ -546,6 +553,7 @@ class AlertRouter:
             with self._lock:
                 entry = self._table.get(fingerprint)
                 if entry is not None and entry.open:
+                    self._table.move_to_end(fingerprint)  # LRU by last occurrence, not first
                     entry.count += 1
                     entry.last_seen = now
                     entry.trace_id = trace_id
@@ -937,6 +945,7 @@ class AlertRouter:
                 continue
             jobs = self._spool_queue.popleft()
             self._spooling = True
+            self._spooling_jobs = jobs
             try:
                 spool = self._spool
                 if spool is not None:
@@ -999,6 +1008,11 @@ class AlertRouter:
             del self._pending_first[entry]
             self._route_first(entry, exc)
         ok = await self._flush(timeout)
+        # A spool write in flight runs on a worker thread that cancellation cannot stop: let it land.
+        for _ in range(400):  # at most ~2 s
+            if not self._spooling:
+                break
+            await asyncio.sleep(0.005)
         tasks = [t.task for t in self._targets if t.task is not None]
         if self._spool_task is not None:
             tasks.append(self._spool_task)
@@ -1012,6 +1026,8 @@ class AlertRouter:
                 target.current = None
             leftovers.extend(target.queue)
             target.queue.clear()
+        if self._spooling:
+            leftovers.extend(self._spooling_jobs)
         for jobs in self._spool_queue:
             leftovers.extend(jobs)
         self._spool_queue.clear()
