@@ -1,0 +1,222 @@
+"""Throughput of `obskit validate` against orjson.loads alone.
+
+Generates a JSON-lines file of realistic obskit records (plain records with bound keys, access records with
+an `http` object, error records with a 5-frame stack) and times, over the same file:
+
+* `orjson.loads` alone (read each line, parse it, nothing else): the floor;
+* `validate_files()` in process: what `obskit validate` does minus interpreter start-up;
+* `python -m obskit._cli validate FILE` as a subprocess, wall clock including start-up.
+
+Run from the repository root:
+
+    python bench/validate_throughput.py                 # 1,000,000 lines, prints a markdown table
+    python bench/validate_throughput.py --update-readme # also rewrites the "validate" section of bench/README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from obskit._cli import validate_files  # noqa: E402
+from obskit.schema import validate_record  # noqa: E402
+
+README = ROOT / "bench" / "README.md"
+COMMAND = "python bench/validate_throughput.py --update-readme"
+
+
+def _hex(rng: random.Random, digits: int) -> str:
+    return f"{rng.getrandbits(digits * 4) | 1:0{digits}x}"
+
+
+def _records(n: int, seed: int = 1) -> list[bytes]:
+    rng = random.Random(seed)
+    frames = [
+        {
+            "file": f"/srv/app/checkout/{mod}.py",
+            "line": rng.randrange(10, 400),
+            "function": fn,
+            "module": f"checkout.{mod}",
+        }
+        for mod, fn in [
+            ("api", "create_order"),
+            ("service", "place"),
+            ("payments", "charge"),
+            ("client", "post"),
+            ("client", "_send"),
+        ]
+    ]
+    out: list[bytes] = []
+    for i in range(n):
+        second = i % 60
+        ts = f"2026-11-{1 + i // 100_000 % 28:02d}T08:{i // 60 % 60:02d}:{second:02d}.{rng.randrange(1_000_000):06d}Z"
+        kind = rng.random()
+        in_request = kind < 0.85
+        record: dict[str, object] = {
+            "timestamp": ts,
+            "level": "info",
+            "service": "checkout",
+            "trace_id": _hex(rng, 32) if in_request else None,
+            "span_id": _hex(rng, 16),
+            "message": "order placed",
+            "logger": "checkout.orders",
+            "environment": "production",
+            "version": "1.4.2",
+        }
+        if not in_request:
+            del record["span_id"]
+            record["message"] = "cache warmed"
+        if kind < 0.25:  # access record
+            record["logger"] = "obskit.access"
+            record["message"] = "GET /orders/{order_id} 200"
+            record["http"] = {
+                "method": "GET",
+                "path": f"/orders/{rng.randrange(10**6)}",
+                "route": "/orders/{order_id}",
+                "status": 200,
+                "duration_ms": round(rng.uniform(0.5, 80), 3),
+                "client_ip": "10.1.2.3",
+                "user_agent": "python-httpx/0.27.0",
+                "request_id": _hex(rng, 16),
+            }
+        elif kind < 0.35:  # unknown error with a stack
+            record["level"] = "error"
+            record["message"] = "unhandled error"
+            record["error"] = {
+                "type": "httpx.ConnectTimeout",
+                "message": "timed out connecting to payments",
+                "known": False,
+                "code": None,
+                "fingerprint": _hex(rng, 16),
+                "stack": frames,
+            }
+        else:  # bound keys
+            record["order_id"] = rng.randrange(10**6)
+            record["user_id"] = f"u-{rng.randrange(10**5)}"
+            record["amount"] = {"value": rng.randrange(100, 10_000), "currency": "EUR"}
+        out.append(orjson.dumps(record) + b"\n")
+    return out
+
+
+def _time(fn: object, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _loads_only(path: Path) -> None:
+    loads = orjson.loads
+    with path.open("rb", buffering=1 << 20) as f:
+        for line in f:
+            loads(line)
+
+
+def _loads_and_validate(path: Path) -> None:
+    loads = orjson.loads
+    with path.open("rb", buffering=1 << 20) as f:
+        for line in f:
+            validate_record(loads(line))
+
+
+def _in_process(path: Path) -> None:
+    sink = io.StringIO()
+    _, invalid, unreadable = validate_files([str(path)], out=sink, err=sink, progress=False)
+    if invalid or unreadable:
+        raise SystemExit(f"generated file has {invalid} invalid lines: {sink.getvalue()[:500]}")
+
+
+def _cli(path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        [sys.executable, "-m", "obskit._cli", "validate", str(path)], check=True, env=env, capture_output=True
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=3, help="best of N runs")
+    parser.add_argument("--update-readme", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "records.jsonl"
+        records = _records(args.lines)
+        path.write_bytes(b"".join(records))
+        size = path.stat().st_size
+        del records
+        rows = []
+        base = _time(lambda: _loads_only(path), args.repeat)
+        for name, fn in [
+            ("`orjson.loads` alone (read + parse)", lambda: _loads_only(path)),
+            ("`orjson.loads` + `validate_record`", lambda: _loads_and_validate(path)),
+            ("`validate_files()` in process", lambda: _in_process(path)),
+            ("`obskit validate FILE` (subprocess)", lambda: _cli(path)),
+        ]:
+            seconds = base if name.startswith("`orjson.loads` alone") else _time(fn, args.repeat)
+            rows.append((name, seconds, args.lines / seconds, seconds / base))
+
+    table = [
+        (
+            f"{args.lines:,} lines, {size / args.lines:.0f} bytes/line on average (65% plain records with bound "
+            "keys, 25% access records, 10% error records with a 5-frame stack); best of "
+            f"{args.repeat}; Python {platform.python_version()}, orjson {orjson.__version__}, "
+            f"{platform.machine()} {_cpu()}, one core."
+        ),
+        "",
+        "| what | seconds | lines/s | time vs `orjson.loads` |",
+        "|---|---:|---:|---:|",
+    ]
+    table += [f"| {name} | {s:.2f} | {rate:,.0f} | {ratio:.2f}x |" for name, s, rate, ratio in rows]
+    text = "\n".join(table)
+    print(text)
+    if args.update_readme:
+        _update_readme(text)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _update_readme(table: str) -> None:
+    section = (
+        "## validate\n\n"
+        "`obskit validate` on a generated log file, against parsing the same file with `orjson.loads` alone. "
+        "Reproduce with:\n\n"
+        f"```\n{COMMAND}\n```\n\n{table}\n"
+    )
+    text = README.read_text() if README.exists() else "# Benchmarks\n"
+    # Replace only this section: from its heading to the next "## " heading or the end.
+    pattern = re.compile(r"^## validate\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
