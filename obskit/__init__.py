@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from obskit._config import Settings, configure, get_logger, reset, settings
 from obskit._errors import KnownError, register_known
+from obskit._metrics import metrics_app
 from obskit._redact import DEFAULT_REDACT_KEYS
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ __all__ = [
     "alerts",
     "configure",
     "get_logger",
+    "metrics_app",
     "register_known",
     "reset",
     "schema",

@@ -229,12 +229,13 @@ def get_logger(name: str | None = None) -> BoundLogger:
         name: Shown as the record's ``logger`` field; usually ``__name__``.
 
     Returns:
-        A lazy structlog logger: safe to create at import time, before :func:`configure`.
+        A structlog bound logger (``bind``, ``new``, ``unbind`` work as usual). It reads the level and
+        the configuration at each call, so it is safe to create at import time, before :func:`configure`;
+        records logged before configure() take the service name from ``OBSKIT_SERVICE``.
     """
-    import structlog  # noqa: PLC0415
-
-    # The name travels as the logger factory's argument, so binding stays lazy until first use.
-    return structlog.get_logger(name) if name is not None else structlog.get_logger()  # type: ignore[no-any-return]
+    # A concrete logger rather than structlog's lazy proxy: the proxy costs an attribute lookup
+    # through __getattr__ on every call, and this logger needs no late binding.
+    return _logsetup.BoundLogger(_logsetup.sink_logger(name), [], {})
 
 
 __all__ = ["Settings", "configure", "get_logger", "reset", "settings"]

@@ -167,7 +167,10 @@ _sink_loggers: dict[str | None, SinkLogger] = {}
 
 
 def _sink_logger_factory(*args: Any) -> SinkLogger:
-    name = args[0] if args and isinstance(args[0], str) else None
+    return sink_logger(args[0] if args and isinstance(args[0], str) else None)
+
+
+def sink_logger(name: str | None) -> SinkLogger:
     logger = _sink_loggers.get(name)
     if logger is None:
         logger = SinkLogger(name)
@@ -197,10 +200,22 @@ state = _State()
 _STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
 
 
+_fallback: list[Pipeline] = []
+
+
+def fallback_pipeline() -> Pipeline:
+    """Records logged before configure(): obskit's shape, with the service from the environment."""
+    if not _fallback:
+        import os  # noqa: PLC0415
+
+        from obskit._config import Settings  # noqa: PLC0415 - _config imports this module
+
+        _fallback.append(Pipeline(Settings(service=os.environ.get("OBSKIT_SERVICE") or "unknown-service")))
+    return _fallback[0]
+
+
 def _emit(self: BoundLogger, method: str, event: Any, kw: dict[str, Any]) -> Any:
-    pipeline = state.pipeline
-    if pipeline is None:  # obskit was reset after this logger was cached
-        return self._proxy_to_logger(method, event, **kw)
+    pipeline = state.pipeline or fallback_pipeline()
     ctx = self._context
     if ctx:
         fields = ctx.copy()
@@ -322,9 +337,8 @@ class StdlibHandler(logging.Handler):
                 message = record.getMessage()
             except Exception as exc:
                 message = f"{safe_str(record.msg)} [log arguments did not format: {safe_repr(exc)}]"
-            rd = record.__dict__
-            extra_keys = rd.keys() - _STD_ATTRS
-            fields = {k: rd[k] for k in extra_keys} if extra_keys else {}
+            # the caller's extra= keys, in the caller's order
+            fields = {k: v for k, v in record.__dict__.items() if k not in _STD_ATTRS}
             if record.stack_info:
                 fields["stack_info"] = record.stack_info
             pipeline = self.pipeline

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,9 +45,25 @@ RESERVED = frozenset(
 _MAX_GROUP_MEMBERS = 20
 
 
+# In a tuple: freezegun swaps every module attribute that *is* the real time_ns, not ones inside containers.
+_REAL_TIME_NS = (time.time_ns,)
+_second_prefix: tuple[int, str] = (-1, "")
+
+
 def timestamp() -> str:
-    # datetime.now (not time.time_ns) so freezegun's frozen time renders exactly.
-    return datetime.now(_UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    """RFC 3339 UTC with microseconds; the date part is formatted once per second."""
+    global _second_prefix  # noqa: PLW0603
+    clock = time.time_ns
+    if clock is not _REAL_TIME_NS[0]:
+        # freezegun (or another patcher) is active: its time_ns() goes through a float and loses
+        # microseconds, datetime.now() renders the frozen time exactly.
+        return datetime.now(_UTC).isoformat(timespec="microseconds")[:-6] + "Z"
+    seconds, nanos = divmod(clock(), 1_000_000_000)
+    cached_second, prefix = _second_prefix
+    if seconds != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second_prefix = (seconds, prefix)  # one tuple: threads never see a torn pair
+    return f"{prefix}.{nanos // 1000:06d}Z"
 
 
 def _otel_ids() -> tuple[str, str] | None:
