@@ -466,13 +466,14 @@ def _alert(settings: _config.Settings, exc: BaseException, c: Classification, sc
 
 
 async def _flush_alerts(timeout: float) -> None:  # noqa: ASYNC109 - passed on to the router
+    """The server is shutting down: deliver what is queued (or spool it) within ``timeout``."""
     s = _config.settings()
     router = s.alerts if s is not None else None
-    flush = getattr(router, "flush", None)
-    if flush is None:
+    close = getattr(router, "aclose", None)
+    if close is None:
         return
     try:
-        await flush(timeout)
+        await close(timeout)
     except Exception:
         _internal.warning("flushing alerts at shutdown failed", exc_info=True)
 
