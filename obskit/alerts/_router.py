@@ -418,7 +418,10 @@ class AlertRouter:
         spool_max_bytes: int = 64 * 1024 * 1024,
         rng: random.Random | None = None,
     ) -> None:
-        if isinstance(routes, Route) or not all(isinstance(r, Route) for r in routes):
+        if isinstance(routes, (Route, str)) or not isinstance(routes, Iterable):
+            raise ValueError("routes must be a sequence of obskit.alerts.Route")  # noqa: TRY004 - documented
+        routes = tuple(routes)
+        if not all(isinstance(r, Route) for r in routes):
             raise ValueError("routes must be a sequence of obskit.alerts.Route")
         _positive("dedup_window", dedup_window)
         for name, value in (("group_wait", group_wait),):
@@ -556,7 +559,10 @@ class AlertRouter:
                     self._table.move_to_end(fingerprint)  # LRU by last occurrence, not first
                     entry.count += 1
                     entry.last_seen = now
+                    # The event reports the latest occurrence's request (SPEC §6 schema).
                     entry.trace_id = trace_id
+                    entry.method = method
+                    entry.path = path
                     self._cap["deduplicated"] += 1
                     return
                 if self._closed:

@@ -38,8 +38,11 @@ def test_repeats_after_the_first_delivery_are_sent_once_as_a_follow_up_when_the_
     capture(router)
     first = receiver.wait_for(1)[0].json()
     for _ in range(999):
-        capture(router)
+        capture(router, trace_id="a" * 32, path="/checkout/43")
     second = receiver.wait_for(2, timeout=3.0)[1].json()
+    # The follow-up reports the latest occurrence's request and trace.
+    assert (second["trace_id"], second["request"]["path"]) == ("a" * 32, "/checkout/43")
+    assert (first["trace_id"], first["request"]["path"]) == (TRACE, "/checkout/42")
     assert first["count"] == 1
     assert second["count"] == 1000
     assert second["id"] != first["id"]
@@ -310,6 +313,11 @@ def test_route_needs_hooks() -> None:
 def test_bad_router_arguments_raise_value_error(kwargs: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AlertRouter([], **kwargs)
+
+
+def test_routes_may_be_any_iterable_of_routes() -> None:
+    router = AlertRouter(Route(Webhook("http://127.0.0.1:1")) for _ in range(2))
+    assert len(router.routes) == 2
 
 
 def test_routes_must_be_route_objects() -> None:
