@@ -281,7 +281,14 @@ def main() -> None:
     raw = time_raw_httpx(args.alerts)
     lines.append(f"| (reference) bare `httpx.AsyncClient`, sequential POSTs, same receiver | {raw:,.0f} | {raw:,.0f} |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines += ["", f"1-minute load average at the end of the run: {load:.2f}."]
+    lines += [
+        "",
+        (
+            f"1-minute load average at the end of the run: {load:.2f}. The throughput rows are wall-clock rates and "
+            "move with the machine's load (other work shares the CPUs); compare them with the bare-httpx "
+            "reference row of the same run, not across runs. The capture rows' thread CPU time is robust to it."
+        ),
+    ]
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
