@@ -35,7 +35,7 @@ each contender serves each route once into a real file, and the statuses and lin
 
 Part 2 is requests/s over loopback: the bare app and the obskit app under uvicorn (``--no-access-log``,
 ``log_config=None``, uvicorn's default loop and HTTP parser), the server pinned to CPU 0 with ``taskset``,
-the load generator ``wrk -t1 -c32 -d5s`` pinned to CPU 1, interleaved rounds, median requests/s.
+the load generator ``wrk -t1 -c32 -d3s`` pinned to CPU 1, six interleaved rounds, median requests/s.
 
 Run from the repository root::
 
@@ -326,11 +326,16 @@ async def _measure(app: Any, batch_seconds: float, batches: int) -> dict[str, An
     scopes = {name: _scope(path) for name, (path, _) in ROUTES.items()}
     sizes = {}
     for name, scope in scopes.items():
-        await _drive(app, scope, 200)  # warm up
+        # Warm up for 200 requests or 0.2 s, whichever comes first, then size the batches from the last 20.
+        end = time.perf_counter() + 0.2
+        for _ in range(10):
+            await _drive(app, scope, 20)
+            if time.perf_counter() > end:
+                break
         t = time.perf_counter()
-        await _drive(app, scope, 200)
-        per = (time.perf_counter() - t) / 200
-        sizes[name] = max(50, int(batch_seconds / per))
+        await _drive(app, scope, 20)
+        per = (time.perf_counter() - t) / 20
+        sizes[name] = max(10, int(batch_seconds / per))
     cpu: dict[str, list[float]] = {name: [] for name in scopes}
     wall: dict[str, list[float]] = {name: [] for name in scopes}
     names = list(scopes)
@@ -425,7 +430,7 @@ def _pin(cpu: int) -> list[str]:
 
 
 def _wrk(url: str, seconds: float, connections: int) -> float:
-    argv = [*_pin(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+    argv = [*_pin(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", url]
     proc = subprocess.run(argv, capture_output=True, timeout=seconds + 30, check=True)
     match = re.search(r"Requests/sec:\s+([\d.]+)", proc.stdout.decode())
     if match is None:
@@ -653,10 +658,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="subprocess rounds of the direct-call part")
     parser.add_argument("--batches", type=int, default=5, help="timed batches per route per subprocess")
     parser.add_argument("--batch-seconds", type=float, default=0.1, help="approximate length of one batch")
-    parser.add_argument("--http-rounds", type=int, default=3)
-    parser.add_argument("--http-seconds", type=float, default=5)
+    parser.add_argument("--http-rounds", type=int, default=6)
+    parser.add_argument("--http-seconds", type=float, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-http", action="store_true", help="skip the requests/s part")
+    parser.add_argument("--http-only", action="store_true", help="only the requests/s part (prints it)")
     parser.add_argument("--write", action="store_true", help=f"rewrite '{SECTION}' in bench/README.md")
     parser.add_argument("--profile", choices=list(CONTENDERS), help="cProfile one contender instead")
     parser.add_argument("--route", choices=list(ROUTES), default="ok", help="with --profile")
@@ -679,6 +685,11 @@ def main() -> None:
         profile(args.profile, args.route, args.n)
         return
 
+    if args.http_only:
+        rps = http(args.http_rounds, args.http_seconds, args.connections)
+        for contender, values in rps.items():
+            print(contender, ", ".join(f"{v:,.0f}" for v in values), f"median {statistics.median(values):,.0f}")
+        return
     start = time.perf_counter()
     lines_written = verify()
     results = micro(args.rounds, args.batch_seconds, args.batches)
