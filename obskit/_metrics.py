@@ -270,7 +270,10 @@ class _Metrics:
         else:
             self.mirror = _AlertMirror(pc, registry)
             self.mirror.start()
+        # Label lookups cached per label set (as bounded as the labels themselves): skips
+        # prometheus-client's validation and lock on every request.
         self.children: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self.error_children: dict[tuple[str, str, str], Any] = {}
 
     def unregister(self) -> None:
         if self.mirror is not None:
@@ -351,10 +354,11 @@ def error(*, known: bool, code: str | None, type_name: str) -> None:
     if m is None:
         return
     try:
-        if known:
-            m.errors.labels("true", code or "", type_name).inc()
-        else:
-            m.errors.labels("false", "", type_name).inc()
+        key = ("true", code or "", type_name) if known else ("false", "", type_name)
+        child = m.error_children.get(key)
+        if child is None:
+            child = m.error_children[key] = m.errors.labels(*key)
+        child.inc()
     except Exception:
         return
 
