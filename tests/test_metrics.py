@@ -497,3 +497,57 @@ def test_multiprocess_mode_sums_what_every_process_counted(tmp_path: Path) -> No
     }
     assert set(samples["obskit_alerts_dropped_total"].values()) == {0.0}
     assert samples["obskit_alert_queue_depth"] == {(): 0.0}
+
+
+FORKER = textwrap.dedent(
+    """
+    import os, sys
+    import obskit
+    from obskit import _metrics
+
+    class Stats:  # stands in for the router: only stats() is read
+        def __init__(self):
+            self.values = {"enqueued": 5, "dropped_queue_full": 1, "queue_depth": 3}
+        def stats(self):
+            return dict(self.values)
+
+    router = Stats()
+    obskit.configure(service="checkout", metrics=True, alerts=router)
+    pid = os.fork()
+    if pid == 0:
+        # The child inherits the router's counts, which the parent already mirrored before the fork:
+        # only what the child adds on top is its own.
+        router.values = {"enqueued": 7, "dropped_queue_full": 1, "queue_depth": 0}
+        _metrics._sync_now()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    router.values = {"enqueued": 6, "dropped_queue_full": 2, "queue_depth": 0}
+    sys.exit(os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+def test_multiprocess_mode_counts_a_forked_child_only_for_what_it_adds(tmp_path: Path) -> None:
+    directory = tmp_path / "prom"
+    directory.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory), "OBSKIT_LOG_LEVEL": "critical"}
+    env.pop("prometheus_multiproc_dir", None)
+    subprocess.run(
+        [sys.executable, "-c", FORKER], env=env, cwd=REPO, capture_output=True, timeout=SUBPROCESS_DEADLINE, check=True
+    )
+    scraped = subprocess.run(
+        [sys.executable, "-c", SCRAPER],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_DEADLINE,
+        check=True,
+    )
+    samples = parse(scraped.stdout)
+
+    # parent: 5 before the fork + 1 after; child: 7 - 5 = 2.
+    assert samples["obskit_alerts_total"][labels(outcome="enqueued")] == 8.0
+    assert samples["obskit_alerts_dropped_total"] == {labels(reason="queue_full"): 2.0}
+    # Both processes have exited and were not marked dead: their last depth (0) still counts.
+    assert samples["obskit_alert_queue_depth"] == {(): 0.0}
