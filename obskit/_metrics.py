@@ -182,7 +182,9 @@ class _AlertMirror:
         router, stats = _router_stats()
         with self._lock:
             previous = self._router() if self._router is not None else None
-            if router is not previous:
+            # A different router starts from zero; no router (between configure() calls) changes nothing, so
+            # the same router coming back is not counted twice.
+            if router is not None and router is not previous:
                 self._last = {}
                 self._router = _ref(router)
             last = self._last
