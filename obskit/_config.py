@@ -220,6 +220,9 @@ def reset() -> None:
         _logsetup.uninstall()
         set_redactor(Redactor())
         _settings = None
+        from obskit import _metrics  # noqa: PLC0415
+
+        _metrics.state.active = False
 
 
 def get_logger(name: str | None = None) -> BoundLogger:
