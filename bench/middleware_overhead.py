@@ -33,8 +33,9 @@ system, robust to other processes on a shared machine; the sink's ``write`` sysc
 clock. Overheads are the contender's time minus the bare app's time in the same round. Before timing,
 each contender serves each route once into a real file, and the statuses and line counts are checked.
 
-Part 2 is requests/s over loopback: the bare app and the obskit app under uvicorn (``--no-access-log``,
-``log_config=None``, uvicorn's default loop and HTTP parser), the server pinned to CPU 0 with ``taskset``,
+Part 2 is requests/s over loopback: the bare app and the obskit app under uvicorn (``access_log=False``,
+``log_config=None``, uvicorn's default loop and HTTP parser: uvloop and httptools when installed, else
+asyncio and h11), with the server's CPU time per request read from ``/proc``; the server pinned to CPU 0 with ``taskset``,
 the load generator ``wrk -t1 -c32 -d3s`` pinned to CPU 1, six interleaved rounds, median requests/s.
 
 Run from the repository root::
@@ -500,6 +501,14 @@ def _versions() -> str:
     return ", ".join(out)
 
 
+def _server_stack() -> str:
+    from importlib.util import find_spec
+
+    loop = "uvloop" if find_spec("uvloop") else "asyncio"
+    parser = "httptools" if find_spec("httptools") else "h11"
+    return f"uvicorn's `auto` loop and HTTP implementation resolve to {loop} and {parser} here"
+
+
 def _obskit_rev() -> str:
     try:
         head = subprocess.run(
@@ -605,7 +614,7 @@ def report(
     return table, notes
 
 
-def readme_section(table: str, notes: list[str], lines_written: dict[str, int], http_args: str) -> str:
+def readme_section(table: str, notes: list[str], lines_written: dict[str, int], args: argparse.Namespace) -> str:
     written = ", ".join(f"{c} {n}" for c, n in lines_written.items())
     return f"""{SECTION}
 
@@ -633,8 +642,8 @@ real file (statuses checked; lines written for the three requests: {written}).
 
 sentry-sdk and OpenTelemetry patch and set process-global state, so each contender runs in its own
 subprocess, one per contender per round, in a rotating order; inside it the three routes alternate batch
-by batch (each batch about {http_args}). Figures are medians over rounds of each subprocess's median
-batch; "overhead" is the contender minus the bare app in the same round. CPU time is the process's
+by batch ({args.batches} batches of about {args.batch_seconds:g} s per route). Figures are medians over rounds of each
+subprocess's median batch; "overhead" is the contender minus the bare app in the same round. CPU time is the process's
 (`time.process_time_ns()`, user + system, so the sink's `write` syscalls count, and time spent
 descheduled while other engineers' tests run does not); wall clock beside it. The targets are judged on
 CPU time. The machine has 2 cores shared with other work: compare ratios within one run, not absolute µs
@@ -643,6 +652,10 @@ across runs.
 {table}
 
 {chr(10).join(notes)}
+
+Under uvicorn: {_server_stack()}, `access_log=False`, `log_config=None`, server pinned with `taskset -c 0`,
+`wrk -t1 -c{args.connections} -d{args.http_seconds:g}s` pinned to CPU 1 after a 1 s warm-up, {args.http_rounds} rounds
+alternating which app goes first; obskit's access records go to `open(os.devnull, "wb")`.
 
 Targets (issue 3): on the 200 route obskit's overhead above the bare app is at most 1.2 {X} the lean
 middleware's and at most 1/8 of the hand-wired stack's; on the unknown-error route at most 1/20 of the
@@ -731,8 +744,7 @@ def main() -> None:
     print()
     print("\n".join(notes))
     if args.write:
-        http_args = f"{args.batch_seconds} s; wrk `-t1 -c{args.connections} -d{args.http_seconds:g}s`"
-        write_readme(readme_section(table, notes, lines_written, http_args))
+        write_readme(readme_section(table, notes, lines_written, args))
         print(f"\nwrote {README.relative_to(ROOT)}", file=sys.stderr)
 
 
