@@ -104,7 +104,7 @@ def test_capture_stays_fast_while_the_receiver_hangs(make_router: MakeRouter) ->
         # Loose bounds: the real figures are in bench/alert_throughput.py.
         assert statistics.median(repeat) < 50e-6
         assert statistics.median(new) < 500e-6
-        assert max(repeat) < 0.05
+        assert max(repeat) < 0.5  # a descheduled thread, not a wait on delivery
 
 
 def test_capture_never_raises_and_counts_internal_errors(make_router: MakeRouter) -> None:
@@ -399,7 +399,7 @@ def test_flush_returns_false_when_a_delivery_is_still_pending(make_router: MakeR
         capture(router)
         t0 = time.monotonic()
         assert asyncio.run(router.flush(0.3)) is False
-        assert 0.3 <= time.monotonic() - t0 < 1.5
+        assert 0.3 <= time.monotonic() - t0 < 3.0
 
 
 def test_aclose_counts_leftovers_as_shutdown_drops(make_router: MakeRouter) -> None:
@@ -413,7 +413,7 @@ def test_aclose_counts_leftovers_as_shutdown_drops(make_router: MakeRouter) -> N
             return await router.aclose(timeout=0.3)
 
         assert asyncio.run(main()) is False
-        assert time.monotonic() - t0 < 2.0
+        assert time.monotonic() - t0 < 3.0
         stats = router.stats()
         assert stats["dropped_shutdown"] == 2
         capture(router, fingerprint="2" * 16)
