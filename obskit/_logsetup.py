@@ -371,7 +371,8 @@ def install(settings: Settings, pipeline: Pipeline) -> None:
             "root_handlers": list(root.handlers),
             "root_level": root.level,
             "loggers": {
-                n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate) for n in TAKEN_OVER
+                n: (list(logging.getLogger(n).handlers), logging.getLogger(n).propagate, logging.getLogger(n).disabled)
+                for n in TAKEN_OVER
             },
         }
     structlog.configure(
@@ -414,10 +415,11 @@ def uninstall() -> None:
     root = logging.getLogger()
     root.handlers = _saved["root_handlers"]
     root.setLevel(_saved["root_level"])
-    for name, (handlers, propagate) in _saved["loggers"].items():
+    for name, (handlers, propagate, disabled) in _saved["loggers"].items():
         lg = logging.getLogger(name)
         lg.handlers = handlers
         lg.propagate = propagate
+        lg.disabled = disabled
     logging.captureWarnings(False)
     state.level = 20
     state.pipeline = None
