@@ -36,7 +36,7 @@ each contender serves each route once into a real file, and the statuses and lin
 Part 2 is requests/s over loopback: the bare app and the obskit app under uvicorn (``access_log=False``,
 ``log_config=None``, uvicorn's default loop and HTTP parser: uvloop and httptools when installed, else
 asyncio and h11), with the server's CPU time per request read from ``/proc``; the server pinned to CPU 0 with ``taskset``,
-the load generator ``wrk -t1 -c32 -d3s`` pinned to CPU 1, six interleaved rounds, median requests/s.
+the load generator ``wrk -t1 -c32 -d3s`` pinned to CPU 1, ten interleaved rounds, median requests/s.
 
 Run from the repository root::
 
@@ -697,7 +697,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7, help="subprocess rounds of the direct-call part")
     parser.add_argument("--batches", type=int, default=5, help="timed batches per route per subprocess")
     parser.add_argument("--batch-seconds", type=float, default=0.1, help="approximate length of one batch")
-    parser.add_argument("--http-rounds", type=int, default=6)
+    parser.add_argument("--http-rounds", type=int, default=10)
     parser.add_argument("--http-seconds", type=float, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--no-http", action="store_true", help="skip the requests/s part")
