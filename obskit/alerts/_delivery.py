@@ -191,6 +191,15 @@ class Target:
     def __repr__(self) -> str:
         return f"<Target {self.hook.name} queued={len(self.queue)}>"
 
+    def reset(self, counters: Counters, spool: Spool | None) -> None:
+        """Forget the (parent process's) loop state after a fork."""
+        self.queue.clear()
+        self.current = None
+        self.task = None
+        self._wake = asyncio.Event()
+        self._counters = counters
+        self._spool = spool
+
     @property
     def idle(self) -> bool:
         return self.current is None and not self.queue

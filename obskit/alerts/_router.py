@@ -29,13 +29,14 @@ import fnmatch
 import functools
 import logging
 import math
+import os
 import random
 import re
 import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import httpx
 
@@ -55,17 +56,12 @@ from obskit.alerts._event import (
 from obskit.alerts._spool import Spool, SpoolError
 from obskit.alerts._types import AlertHook, Delivery
 
-if TYPE_CHECKING:
-    import os
-
 logger = logging.getLogger("obskit.alerts")
 
 # freezegun patches ``time.monotonic`` (and asyncio's loop clock with it); the delivery loop must keep real
 # time even when a test freezes the clock, or no retry timer would ever fire. clock_gettime is left alone.
 _real_monotonic: Final[Callable[[], float]] = (
-    functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC)
-    if hasattr(time, "clock_gettime")
-    else time.monotonic
+    functools.partial(time.clock_gettime, time.CLOCK_MONOTONIC) if hasattr(time, "clock_gettime") else time.monotonic
 )
 
 Listener = Callable[[dict[str, Any]], None]
@@ -374,6 +370,18 @@ def _close_all_at_exit() -> None:  # pragma: no cover - exercised by process exi
     for router in list(_routers):
         with contextlib.suppress(Exception):
             router.close(timeout=2.0)
+
+
+def _reset_all_after_fork() -> None:
+    for router in list(_routers):
+        with contextlib.suppress(Exception):
+            router._after_fork_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    # gunicorn --preload and multiprocessing fork a process whose router may already run a delivery
+    # thread; the child has the loop object but not the thread, and would queue alerts nobody sends.
+    os.register_at_fork(after_in_child=_reset_all_after_fork)
 
 
 class AlertRouter:
@@ -724,6 +732,36 @@ class AlertRouter:
             return fut.result(timeout + 5.0)
         except concurrent.futures.TimeoutError:
             return False
+
+    def _after_fork_in_child(self) -> None:
+        """Start over in a forked child: fresh locks, no thread, empty queues, its own spool slot."""
+        self._lock = threading.Lock()  # the parent may have held it while forking
+        self._start_lock = threading.Lock()
+        self._loop = None
+        self._thread = None
+        self._stopped = None
+        self._client = None
+        self._inbox.clear()
+        self._table.clear()
+        self._backlog = 0
+        self._wake_pending = False
+        self._cap = dict.fromkeys(self._cap, 0)
+        self._cap_drops = dict.fromkeys(self._cap_drops, 0)
+        self._counters = Counters()
+        self._spool_queue.clear()
+        self._spooling = False
+        self._spooling_jobs = []
+        self._setup_done = False
+        self._spool_task = None
+        self._pending_first = {}
+        if self._spool is not None:
+            # The parent keeps its slot (its lock is on the parent's open file description).
+            self._spool = Spool(self._spool.root, max_files=self._spool.max_files, max_bytes=self._spool.max_bytes)
+        for target in self._targets:
+            target.reset(self._counters, self._spool)
+        for state in self._route_states:
+            state.held.clear()
+            state.release_handle = None
 
     def _close_future(self, timeout: float) -> concurrent.futures.Future[bool] | None:
         with self._lock:

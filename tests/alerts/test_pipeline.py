@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import threading
 import time
@@ -439,3 +440,25 @@ def test_flush_works_from_the_application_loop_and_from_threads(receiver: Receiv
     t.start()
     t.join(10)
     assert results == [True]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_delivers_with_its_own_thread(receiver: Receiver, make_router: MakeRouter) -> None:
+    router = make_router([Route(Webhook(receiver.url))], dedup_window=60)
+    capture(router, fingerprint="a" * 16)  # the parent's delivery thread is now running
+    assert asyncio.run(router.flush(5.0))
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        code = 1
+        try:
+            capture(router, fingerprint="a" * 16)  # the child starts with an empty dedup table
+            ok = asyncio.run(router.flush(5.0))
+            stats = router.stats()
+            code = 0 if ok and (stats["delivered"], stats["enqueued"]) == (1, 1) else 2
+            router.close(2.0)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert [r.json()["fingerprint"] for r in receiver.settle()] == ["a" * 16, "a" * 16]
+    assert router.stats()["delivered"] == 1  # the parent's counters are its own

@@ -200,3 +200,25 @@ def test_each_process_gets_its_own_slot(tmp_path: Path, make_router: MakeRouter)
     wait_until(lambda: c._spool is not None and c._spool.dir is not None)
     assert c._spool is not None
     assert c._spool.dir == freed
+
+
+def test_a_forked_child_takes_its_own_slot(tmp_path: Path, receiver: Receiver, make_router: MakeRouter) -> None:
+    router = make_router([Route(Webhook(receiver.url))], spool_dir=tmp_path)
+    wait_until(lambda: router._spool is not None and router._spool.dir is not None)
+    assert router._spool is not None
+    parent_slot = router._spool.dir
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            capture(router)
+            ok = asyncio.run(router.flush(5.0))
+            child_slot = router._spool.dir if router._spool is not None else None
+            code = 0 if ok and child_slot not in (None, parent_slot) and router.stats()["spooled"] == 1 else 2
+            router.close(2.0)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert len(receiver.settle()) == 1
+    assert spool_files(tmp_path) == []
