@@ -2,8 +2,8 @@
 
 ``obskit validate [FILE…|-]`` prints one ``FILE:LINE: reason`` line on stdout per bad input line (several
 reasons joined with ``; ``; stdin is named ``-``), then ``N lines, M invalid`` on stderr, and exits 1 when
-any line is bad or any file cannot be read. Input is read as bytes, one bounded line at a time, so memory
-stays flat for any file size and any line length.
+any line is bad or any file cannot be read. Input is read as bytes in blocks; a line longer than
+``--max-line-bytes`` is measured and reported, never held, so memory stays flat for any file and any line.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 PROGRESS_EVERY = 1_000_000  # lines between progress updates on a terminal
-_BLOCK = 1 << 20
+_BLOCK = 1 << 16  # 64 KiB: measured a little faster than 1 MiB (the split lines stay in cache)
 
 
 @dataclass(slots=True)
@@ -157,7 +157,14 @@ def validate_files(
     err: IO[str] | None = None,
     progress: bool | None = None,
 ) -> tuple[int, int, int]:
-    """Validate JSON-lines files (``-`` is stdin), reporting bad lines on ``out``.
+    """Validate JSON-lines files, writing ``FILE:LINE: reason`` for each bad line.
+
+    Args:
+        paths: Files to read in order; ``-`` is stdin.
+        max_line_bytes: Longer lines (newline excluded) are reported as too long without being parsed.
+        out: Where bad lines are reported; stdout by default.
+        err: Where unreadable files and progress go; stderr by default.
+        progress: Show progress on ``err``; by default only when it is a terminal.
 
     Returns:
         ``(lines, invalid lines, unreadable files)``.

@@ -98,14 +98,12 @@ _OPTIONAL_STRINGS: Final = ("logger", "environment", "version", "request_id")
 _ERROR_KEYS: Final = frozenset(
     ("type", "message", "known", "code", "fingerprint", "stack", "cause", "exceptions", "truncated")
 )
-_ERROR_REQUIRED: Final = ("type", "message", "known", "fingerprint")
 _MEMBER_KEYS: Final = frozenset(("type", "message", "stack", "fingerprint"))
 _CAUSE_KEYS: Final = frozenset(("type", "message"))
 _FRAME_KEYS: Final = frozenset(("file", "line", "function", "module"))
 _HTTP_KEYS: Final = frozenset(
     ("method", "path", "route", "status", "duration_ms", "client_ip", "user_agent", "request_id")
 )
-_HTTP_REQUIRED: Final = ("method", "path", "status", "duration_ms")
 _MISSING: Final = object()
 
 _TIMESTAMP_RULE: Final = "must be an RFC 3339 UTC time like 2026-11-29T08:44:00.123Z (3 to 9 fractional digits)"
@@ -155,8 +153,9 @@ def _day_fits(date: str) -> bool:
 
 
 def _timestamp_reason(ts: object) -> str:
-    if isinstance(ts, str) and _TIMESTAMP_SHAPE(ts) is not None and ts[:4] != "0000":
-        frac = len(ts) - 21
+    # The right shape with a part out of range (month 13, 30 February, year 0000) gets its own reason.
+    if isinstance(ts, str) and _TIMESTAMP_SHAPE(ts) is not None:
+        frac = len(ts) - 21  # digits between "YYYY-MM-DDTHH:MM:SS." and "Z"
         if 3 <= frac <= 9:
             return f"timestamp: not a real date and time, got {_show(ts)}"
     return f"timestamp: {_TIMESTAMP_RULE}, got {_show(ts)}"
