@@ -142,8 +142,11 @@ class Spool:
             good.append(item)
         return good, corrupt
 
-    def write(self, target: str, event: AlertEvent, created: float) -> str | None:
-        """Durably store one delivery; ``None`` when the spool is full (the caller counts it)."""
+    def write(self, target: str, event: AlertEvent, created: float, *, sync_dir: bool = True) -> str | None:
+        """Durably store one delivery; ``None`` when the spool is full (the caller counts it).
+
+        With ``sync_dir=False`` the new name is durable only after the caller's :meth:`_fsync_dir`.
+        """
         assert self.dir is not None
         body = orjson.dumps({"v": VERSION, "target": target, "created": created, "event": event.to_dict()})
         with self._mutex:
@@ -155,14 +158,13 @@ class Spool:
             self._bytes += len(body)
         tmp = str(self.dir / f".tmp-{name}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, body)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:  # noqa: PTH123
+                f.write(body)
+                f.flush()
+                os.fsync(f.fileno())
             Path(tmp).replace(path)
-            self._fsync_dir()
+            if sync_dir:
+                self._fsync_dir()
         except OSError:
             with self._mutex:
                 self._bytes -= self._sizes.pop(path, 0)
@@ -172,7 +174,17 @@ class Spool:
         return path
 
     def write_many(self, items: Iterable[tuple[str, AlertEvent, float]]) -> list[str | None]:
-        return [self.write(target, event, created) for target, event, created in items]
+        """Write a batch, then fsync the directory once for all of their names."""
+        paths: list[str | None] = []
+        for target, event, created in items:
+            try:
+                paths.append(self.write(target, event, created, sync_dir=False))
+            except OSError as exc:  # this one stays in memory only; the rest of the batch still counts
+                logger.warning("obskit.alerts: spool write failed (%s); alert kept in memory only", exc)
+                paths.append(None)
+        if any(p is not None for p in paths):
+            self._fsync_dir()
+        return paths
 
     def remove(self, path: str) -> None:
         with self._mutex:
