@@ -9,7 +9,9 @@ runs its own asyncio loop, started lazily by the first ``capture()`` (or by ``st
 ``spool_dir`` is set so pending alerts are replayed): routing, windows, rate limits, one worker per hook,
 the spool. A blocked application loop therefore never stalls delivery, and sync apps work unchanged.
 ``flush``/``aclose`` are awaitable from any loop (bridged with ``asyncio.wrap_future``); ``close`` is the
-blocking twin for atexit and CLIs.
+blocking twin for atexit and CLIs (an atexit hook closes every open router with a 2 s budget). After a
+``fork`` (gunicorn ``--preload``) the child starts over: fresh locks, no thread until its first capture,
+empty queues and counters, its own spool slot.
 
 Dedup. Each fingerprint has a window of ``dedup_window`` seconds that opens when its first occurrence is
 routed. Occurrences inside the window only count. When the window ends, if the bug fired again meanwhile,
