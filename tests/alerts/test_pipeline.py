@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from obskit.alerts import AlertRouter, Route, Webhook
+from obskit.alerts import AlertHook, AlertRouter, Delivery, DeliveryError, Route, Webhook
 from obskit.alerts._router import TokenBucket, add_listener, parse_rate_limit, remove_listener
 from obskit.schema import validate_alert
 from tests.alerts.conftest import FP, TRACE, MakeRouter, capture
@@ -462,3 +462,55 @@ def test_a_forked_child_delivers_with_its_own_thread(receiver: Receiver, make_ro
     assert os.waitstatus_to_exitcode(status) == 0
     assert [r.json()["fingerprint"] for r in receiver.settle()] == ["a" * 16, "a" * 16]
     assert router.stats()["delivered"] == 1  # the parent's counters are its own
+
+
+class Recording:
+    """A user-written hook following the AlertHook protocol."""
+
+    name = "recording"
+    key = "recording"
+    timeout = 1.0
+    max_attempts = 3
+    wants_exception = False
+
+    def __init__(self, fail_with: list[BaseException]) -> None:
+        self.fail_with = fail_with
+        self.attempts: list[tuple[str, int]] = []
+
+    async def send(self, delivery: Delivery) -> None:
+        self.attempts.append((delivery.event.id, delivery.attempt))
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+
+
+def test_a_custom_hook_gets_retries_by_its_errors(make_router: MakeRouter) -> None:
+    hook = Recording([DeliveryError("busy", retryable=True), DeliveryError("busy", retryable=True, retry_after=0.2)])
+    assert isinstance(hook, AlertHook)
+    router = make_router([Route(hook)])
+    t0 = time.monotonic()
+    capture(router)
+    assert asyncio.run(router.flush(5.0))
+    assert [a for _, a in hook.attempts] == [1, 2, 3]
+    assert len({i for i, _ in hook.attempts}) == 1
+    assert time.monotonic() - t0 >= 0.2
+    assert router.stats()["delivered"] == 1
+
+
+def test_a_hook_that_crashes_is_a_counted_permanent_failure(make_router: MakeRouter) -> None:
+    hook = Recording([KeyError("bug in the hook")])
+    router = make_router([Route(hook)])
+    capture(router)
+    assert asyncio.run(router.flush(5.0))
+    assert len(hook.attempts) == 1
+    assert router.stats()["dropped_permanent_error"] == 1
+
+
+def test_rate_limited_alerts_still_held_at_close_are_counted(make_router: MakeRouter) -> None:
+    hook = Recording([])
+    router = make_router([Route(hook, rate_limit="1/h")])
+    capture(router, fingerprint="a" * 16)
+    capture(router, fingerprint="b" * 16)
+    assert asyncio.run(router.flush(0.3)) is False  # "b" waits for a token an hour away
+    assert router.close(2.0) is False
+    stats = router.stats()
+    assert (stats["delivered"], stats["rate_limited"], stats["dropped_shutdown"]) == (1, 1, 1)
