@@ -8,11 +8,15 @@ curl commands is a record too, so ``obskit demo | obskit validate`` exits 0.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+import orjson
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -46,7 +50,14 @@ ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/", "200 with this list; an access record"),
     ("GET", "/orders/42", "200; a library logger's record inside the request carries its trace id"),
     ("GET", "/out-of-stock", "known error: 409 problem with its public detail; warning record"),
-    ("GET", "/crash", "unknown error: generic 500 problem, nothing of the exception; error record with the stack"),
+    (
+        "GET",
+        "/crash",
+        (
+            "unknown error: generic 500 problem, nothing of the exception; error record with the stack; "
+            "one alert to the local receiver however often it fires"
+        ),
+    ),
     ("GET", "/stream", "streaming body that fails after its first chunk: the connection is aborted"),
     ("GET", "/report", "sync endpoint logging from the threadpool, same trace id"),
     ("POST", "/signup", "background task logging after the response, same trace id"),
@@ -63,13 +74,55 @@ def curl_lines(base_url: str) -> list[str]:
     return out
 
 
-def _alerts() -> AlertRouter | None:
-    """The alert router the demo sends unknown errors to.
+DEMO_SECRET = "whsec_" + base64.b64encode(b"obskit-demo-signing-key-32-bytes").decode()
+receiver_log = obskit.get_logger("obskit.demo.receiver")
 
-    ALERTS PLUG IN HERE (issue 4): start a local receiver and return an ``AlertRouter`` whose routes
-    post to it. Until then the demo runs without alerts.
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    """The demo's stand-in for a pager: verifies the Standard Webhooks signature, logs what arrived."""
+
+    def do_POST(self) -> None:
+        from obskit.alerts import WebhookVerificationError, verify_webhook  # noqa: PLC0415
+
+        length = min(int(self.headers.get("content-length") or 0), 1 << 20)
+        body = self.rfile.read(length)
+        try:
+            verify_webhook(DEMO_SECRET, dict(self.headers.items()), body)
+            event = orjson.loads(body)
+        except (WebhookVerificationError, orjson.JSONDecodeError) as exc:
+            receiver_log.warning("demo receiver rejected a delivery", reason=str(exc))
+            self.send_response(400)
+            self.end_headers()
+            return
+        receiver_log.warning(
+            f"ALERT received: {event['title']} (x{event['count']})",
+            alert_id=event["id"],
+            fingerprint=event["fingerprint"],
+            count=event["count"],
+            severity=event["severity"],
+            alert_trace_id=event["trace_id"],
+        )
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silence http.server's own stderr lines: the record above says it all."""
+
+
+def _alerts() -> tuple[AlertRouter, ThreadingHTTPServer] | None:
+    """A local receiver on a free loopback port, and a router whose webhook posts to it.
+
+    group_wait gathers a burst of one bug into a single alert; the 30 s window makes the follow-up with
+    the accumulated count visible while a newcomer is still watching.
     """
-    return None
+    from obskit.alerts import AlertRouter, Route, Webhook  # noqa: PLC0415
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ReceiverHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="obskit-demo-receiver", daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    router = AlertRouter([Route([Webhook(url, secret=DEMO_SECRET)])], dedup_window=30.0, group_wait=2.0)
+    return router, server
 
 
 async def _index(request: Request) -> Response:
@@ -164,7 +217,8 @@ def run(*, host: str = "127.0.0.1", port: int = 8000) -> int:
     except ImportError:
         sys.stderr.write(INSTALL_HINT)
         return 1
-    obskit.configure(service=SERVICE, environment="demo", version=obskit.__version__, alerts=_alerts())
+    router, receiver = _alerts() or (None, None)
+    obskit.configure(service=SERVICE, environment="demo", version=obskit.__version__, alerts=router)
     shown = f"[{host}]" if ":" in host else host
     app = make_app(f"http://{shown}:{port}")
     try:
@@ -173,4 +227,7 @@ def run(*, host: str = "127.0.0.1", port: int = 8000) -> int:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     except SystemExit as exc:  # uvicorn exits this way when it cannot bind or start; its reason is logged
         return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        if receiver is not None:
+            receiver.shutdown()
     return 0

@@ -296,7 +296,8 @@ class BoundLogger(structlog.BoundLoggerBase):
 
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn")
 _STD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime", "taskName"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName", "color_message"}  # uvicorn adds an ANSI-coloured copy of the message
 )
 
 

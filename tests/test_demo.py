@@ -6,6 +6,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import httpx
 import orjson
@@ -16,7 +17,7 @@ from obskit import _demo
 from obskit._cli import main
 from obskit.schema import validate_problem
 from obskit.testing import LogRecords
-from tests.servers import REPO, free_port, run_server_process, serve, validate_with_cli
+from tests.servers import REPO, ServerProcess, free_port, run_server_process, serve, validate_with_cli
 
 # route -> status the demo answers with
 STATUSES = {
@@ -121,8 +122,34 @@ def test_without_uvicorn_the_demo_names_the_install_command(
     assert err == "obskit demo needs uvicorn: pip install 'obskit[demo]'\n"
 
 
-def test_alerts_are_off_until_a_router_is_plugged_in() -> None:
-    assert _demo._alerts() is None
+def test_the_demo_shows_one_alert_however_often_the_bug_fires() -> None:
+    argv = [sys.executable, "-m", "obskit._cli", "demo", "--port", "{port}"]
+    with run_server_process(argv) as server:
+        with httpx.Client(base_url=server.base_url, timeout=10) as client:
+            statuses = [client.get("/crash").status_code for _ in range(10)]
+            assert client.get("/out-of-stock").status_code == 409  # known: logged, never alerted
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and b"ALERT received" not in _read(server):
+            time.sleep(0.1)
+        time.sleep(1.5)  # a second alert would have arrived by now
+        server.stop()
+    assert statuses == [500] * 10
+    records = [orjson.loads(line) for line in server.stdout.splitlines()]
+    alerts = [r for r in records if r.get("logger") == "obskit.demo.receiver"]
+    assert len(alerts) == 1, alerts
+    assert alerts[0]["count"] == 10
+    assert alerts[0]["level"] == "warning"
+    assert alerts[0]["message"].startswith("ALERT received: ZeroDivisionError")
+    assert "hunter2" not in server.stdout.decode()
+    assert validate_with_cli(server.stdout).returncode == 0
+
+
+def _read(server: ServerProcess) -> bytes:
+    out = server._files[0]
+    out.seek(0)
+    data: bytes = out.read()
+    out.seek(0, 2)
+    return data
 
 
 def test_the_demo_app_in_process_lists_its_routes_and_keeps_one_trace_per_request(obskit_logs: LogRecords) -> None:
