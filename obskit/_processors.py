@@ -234,7 +234,7 @@ def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
     c = classify(exc)
     err: dict[str, Any] = {
         "type": _stack.type_name(exc),
-        "message": redact_text(safe_str(exc))[:4096],
+        "message": redact_text(safe_str(exc)[:4096]),
         "known": c.known,
         "code": c.code if c.known else None,
         "fingerprint": cached_fingerprint(exc),
@@ -243,13 +243,13 @@ def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
         err["stack"] = _stack.frames(exc)
     cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     if cause is not None:
-        err["cause"] = {"type": _stack.type_name(cause), "message": redact_text(safe_str(cause))[:1024]}
+        err["cause"] = {"type": _stack.type_name(cause), "message": redact_text(safe_str(cause)[:1024])}
     if isinstance(exc, BaseExceptionGroup):
         members = []
         for member in _leaves(exc)[:_MAX_GROUP_MEMBERS]:
             m: dict[str, Any] = {
                 "type": _stack.type_name(member),
-                "message": redact_text(safe_str(member))[:1024],
+                "message": redact_text(safe_str(member)[:1024]),
                 "fingerprint": cached_fingerprint(member),
             }
             if with_stack:

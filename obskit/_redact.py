@@ -64,18 +64,21 @@ class Redactor:
         return hit
 
     def _compile(self) -> tuple[re.Pattern[str], ...]:
+        # Every quantifier is bounded and every key must start at a word boundary: these run on text an
+        # attacker controls (exception messages echo user input), so they must stay linear in its length.
         res = [
             # "Bearer abc", "Basic dXNlcjpwYXNz": the credential follows a scheme word
-            re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{6,}"),
+            re.compile(r"(?i)\b(bearer|basic|token)\s{1,8}[A-Za-z0-9._~+/=-]{6,4096}"),
             # scheme://user:password@host
-            re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+(@)"),
+            re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]{0,31}://[^/\s:@]{0,256}:)[^/\s@]{1,1024}(@)"),
         ]
         if self._patterns:
             alt = "|".join(re.escape(p).replace("_", "[_-]?") for p in self._patterns)
             # key=value, key: value, "key": "value" — the value up to a delimiter
             res.append(
                 re.compile(
-                    rf"""(?i)([\w.-]*(?:{alt})[\w.-]*["']?\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"'}}\]]+)"""
+                    rf"""(?i)(?<![\w.-])([\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:]\s{{0,8}})"""
+                    rf"""("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
                 )
             )
         return tuple(res)
