@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
-from obskit._errors import Classification, KnownError, _phrase, _status_code, classify
-from obskit._processors import cached_fingerprint
+from obskit._errors import Classification, KnownError, _phrase, _status_code
+from obskit._processors import cached_classification, cached_fingerprint
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
     format_traceparent,
@@ -47,7 +47,7 @@ _internal = logging.getLogger("obskit")
 class _Request:
     """Per-request state shared between the send wrapper and the error handling."""
 
-    __slots__ = ("body", "held", "pending", "started", "status", "synth_error")
+    __slots__ = ("body", "forwarded", "held", "pending", "started", "status", "synth_error", "user_agent")
 
     def __init__(self) -> None:
         self.status = 0
@@ -58,6 +58,8 @@ class _Request:
         # Starlette app wrapped directly sends its own 500 *and then* raises the exception.
         self.pending: tuple[Message, bytes] | None = None
         self.synth_error: tuple[Classification, str] | None = None  # a framework error response rewritten
+        self.user_agent: bytes | None = None
+        self.forwarded: bytes | None = None
 
 
 class ObskitMiddleware:
@@ -131,12 +133,17 @@ class ObskitMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = _config.settings() or _autoconfigure()
         start = perf_counter()
+        req = _Request()
         traceparent = request_id = None
-        for key, value in scope["headers"]:
+        for key, value in scope["headers"]:  # one pass over the headers for everything the request needs
             if key == b"traceparent":
                 traceparent = value
             elif key == b"x-request-id":
                 request_id = value
+            elif key == b"user-agent":
+                req.user_agent = value
+            elif key == b"x-forwarded-for":
+                req.forwarded = value
 
         span = otel_span() if "opentelemetry.trace" in sys.modules else None
         if span is not None:
@@ -158,7 +165,6 @@ class ObskitMiddleware:
             (b"traceparent", format_traceparent(trace_id, span_id, flags).encode()),
             (b"x-request-id", rid.encode()),
         ]
-        req = _Request()
 
         async def send_wrapper(message: Message) -> None:
             kind = message["type"]
@@ -226,7 +232,7 @@ class ObskitMiddleware:
         settings: _config.Settings,
         headers: list[tuple[bytes, bytes]],
     ) -> None:
-        c = classify(exc)
+        c = cached_classification(exc)
         with contextlib.suppress(Exception):
             exc.__obskit_logged__ = True  # type: ignore[attr-defined]
         if not c.known and span is not None:
@@ -327,7 +333,7 @@ class ObskitMiddleware:
         method: str = scope.get("method", "")
         if _metrics.state.active:
             _metrics.request_done(method, route, status, duration)
-        c = classify(error) if error is not None else None
+        c = cached_classification(error) if error is not None else None
         synth = req.synth_error
         if c is None and synth is None:
             access = self._access_log if self._access_log is not None else settings.access_log
@@ -337,7 +343,7 @@ class ObskitMiddleware:
         pipeline = _logsetup.state.pipeline
         if pipeline is None:
             return
-        http = self._http_fields(scope, method, path, route, status, duration)
+        http = self._http_fields(scope, req, method, path, route, status, duration)
         fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
         if error is not None and c is not None:
@@ -372,27 +378,23 @@ class ObskitMiddleware:
         _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http))
 
     def _http_fields(
-        self, scope: Scope, method: str, path: str, route: str | None, status: int, duration: float
+        self, scope: Scope, req: _Request, method: str, path: str, route: str | None, status: int, duration: float
     ) -> dict[str, Any]:
-        user_agent = None
-        forwarded = None
-        for key, value in scope["headers"]:
-            if key == b"user-agent":
-                user_agent = value.decode("latin-1")[:512]
-            elif key == b"x-forwarded-for":
-                forwarded = value.decode("latin-1")
+        user_agent = req.user_agent.decode("latin-1")[:512] if req.user_agent is not None else None
+        forwarded = req.forwarded.decode("latin-1") if req.forwarded is not None else None
         client = scope.get("client")
         client_ip = client[0] if client else None
-        trusted = self._trusted
-        if trusted is None:
-            s = _config.settings()
-            trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
-        if forwarded and client_ip in trusted:
-            # Walk from the right: the first address not one of our proxies is the client.
-            for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
-                if hop and hop not in trusted:
-                    client_ip = hop[:64]
-                    break
+        if forwarded:
+            trusted = self._trusted
+            if trusted is None:
+                s = _config.settings()
+                trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
+            if client_ip in trusted:
+                # Walk from the right: the first address not one of our proxies is the client.
+                for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
+                    if hop and hop not in trusted:
+                        client_ip = hop[:64]
+                        break
         ctx = _context._current.get()
         return {
             "method": method,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from obskit import _context, _stack
-from obskit._errors import classify
+from obskit._errors import Classification, classify
 from obskit._renderers import safe_str
 
 if TYPE_CHECKING:
@@ -231,7 +231,7 @@ def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
     """The record's ``error`` object: type, redacted message, classification, fingerprint, frames."""
     from obskit._redact import redact_text  # noqa: PLC0415
 
-    c = classify(exc)
+    c = cached_classification(exc)
     err: dict[str, Any] = {
         "type": _stack.type_name(exc),
         "message": redact_text(safe_str(exc)[:4096]),
@@ -267,6 +267,17 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
         else:
             out.append(e)
     return out
+
+
+def cached_classification(exc: BaseException) -> Classification:
+    """classify(), once per exception object: the middleware, the record and the alert share it."""
+    c = getattr(exc, "__obskit_classification__", None)
+    if isinstance(c, Classification):
+        return c
+    c = classify(exc)
+    with contextlib.suppress(Exception):
+        exc.__obskit_classification__ = c  # type: ignore[attr-defined]
+    return c
 
 
 def cached_fingerprint(exc: BaseException) -> str:

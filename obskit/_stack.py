@@ -83,8 +83,32 @@ def _in_app(filename: str) -> bool:
 _in_app_cache: dict[str, bool] = {}
 
 
+_by_path: dict[tuple[object, ...], str] = {}
+
+
 def fingerprint(exc: BaseException) -> str:
     """A 16-hex-digit id for the bug that raised ``exc``; see the module docstring for the rule."""
+    if isinstance(exc, BaseExceptionGroup):
+        return _fingerprint(exc)
+    # The same bug raises from the same code objects at the same lines: remember its digest, so a repeat
+    # costs a traceback walk and a dict lookup instead of source lookups and hashing.
+    key: list[object] = [type(exc)]
+    tb = exc.__traceback__
+    while tb is not None:
+        key.append(tb.tb_frame.f_code)
+        key.append(tb.tb_lineno)
+        tb = tb.tb_next
+    path = tuple(key)
+    fp = _by_path.get(path)
+    if fp is None:
+        fp = _fingerprint(exc)
+        if len(_by_path) >= 4096:  # bounded: code paths are finite, but keep memory flat regardless
+            _by_path.clear()
+        _by_path[path] = fp
+    return fp
+
+
+def _fingerprint(exc: BaseException) -> str:
     raw = _walk(exc.__traceback__)
     cache = _in_app_cache
     app = []
