@@ -100,11 +100,8 @@ class ObskitMiddleware:
 
     # -- ASGI -------------------------------------------------------------------------------------------
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
+    async def _other(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
             await self._lifespan(scope, receive, send)
         else:  # websocket and anything newer pass through untouched
             await self.app(scope, receive, send)
@@ -130,8 +127,12 @@ class ObskitMiddleware:
         s = _config.settings()
         return s.access_log if s is not None else True
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        settings = _config.settings() or _autoconfigure()
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # The HTTP path is inline rather than one more coroutine deep: it runs for every request.
+        if scope["type"] != "http":
+            await self._other(scope, receive, send)
+            return
+        settings = _config._settings or _autoconfigure()
         start = perf_counter()
         req = _Request()
         traceparent = request_id = None
@@ -344,6 +345,14 @@ class ObskitMiddleware:
         if pipeline is None:
             return
         http = self._http_fields(scope, req, method, path, route, status, duration)
+        if c is None and synth is None:
+            # The common case, built without the generic field walk: every value here is obskit's own.
+            level = "info" if status < 400 else "warning" if status < 500 else "error"
+            if cancelled:
+                level = "info"
+            message = f"{method} {path} {status}" + (" (client disconnected)" if cancelled else "")
+            _logsetup.sink.write(pipeline.render(pipeline.processor.http_record(level, message, http)))
+            return
         fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
         if error is not None and c is not None:
@@ -370,11 +379,8 @@ class ObskitMiddleware:
             }
             if _metrics.state.active:
                 _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
-        else:
-            level = "info" if status < 400 else "warning" if status < 500 else "error"
-            if cancelled:
-                level = "info"
-            message = f"{method} {path} {status}" + (" (client disconnected)" if cancelled else "")
+        else:  # pragma: no cover - handled above
+            return
         _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http))
 
     def _http_fields(
