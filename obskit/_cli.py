@@ -103,7 +103,9 @@ def _validate_stream(
     read = stream.read
     next_progress = PROGRESS_EVERY if progress is not None else -1
     lineno = 0  # lines completed so far
-    tail = b""  # the start of a line that continues in the next block
+    # The start of a line that continues in the next block. A bytearray grows in place (amortised linear);
+    # `tail + rest` per block would copy a line of n blocks n times.
+    tail = bytearray()
     long_size = -1  # when >= 0: bytes so far of an over-long line being skipped
     try:
         while block := read(_BLOCK):
@@ -119,18 +121,22 @@ def _validate_stream(
                 long_size = -1
                 del lines[0]
             elif tail:
-                if lines:
-                    lines[0] = tail + lines[0]
-                else:
-                    rest = tail + rest
-            tail = b""
+                if not lines:
+                    tail += rest
+                    if len(tail) > max_line_bytes:
+                        long_size = len(tail)
+                        tail = bytearray()
+                    continue
+                tail += lines[0]
+                lines[0] = bytes(tail)
+                tail = bytearray()
             if lines:
                 totals.invalid += _check_lines(lines, lineno + 1, name, max_line_bytes, write)
                 lineno += len(lines)
             if len(rest) > max_line_bytes:
                 long_size = len(rest)
             else:
-                tail = rest
+                tail += rest
             if lineno >= next_progress >= 0 and progress is not None:
                 _progress(stream, name, lineno, progress)
                 next_progress += PROGRESS_EVERY
@@ -141,7 +147,7 @@ def _validate_stream(
             write(f"{name}:{lineno}: {_too_long(long_size, max_line_bytes)}\n")
         elif tail:
             lineno += 1
-            totals.invalid += _check_lines([tail], lineno, name, max_line_bytes, write)
+            totals.invalid += _check_lines([bytes(tail)], lineno, name, max_line_bytes, write)
     finally:
         totals.lines += lineno
         if progress is not None and next_progress > PROGRESS_EVERY:

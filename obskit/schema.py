@@ -27,7 +27,7 @@ import orjson
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
 __all__ = [
     "ALERT_SCHEMA",
@@ -107,6 +107,37 @@ _HTTP_KEYS: Final = frozenset(
 _MISSING: Final = object()
 
 _TIMESTAMP_RULE: Final = "must be an RFC 3339 UTC time like 2026-11-29T08:44:00.123Z (3 to 9 fractional digits)"
+_MAX_REASONS: Final = 20  # per record; past it the problems are counted, not listed
+
+
+class _Reasons(list[str]):
+    """Keeps the first ``_MAX_REASONS`` reasons and counts the rest.
+
+    A 1 MB line holding half a million bad stack frames would otherwise make half a million reasons: a
+    23 MB report line and a 149 MiB peak for one line.
+    """
+
+    __slots__ = ("more",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.more = 0
+
+    def append(self, reason: str, /) -> None:
+        if len(self) < _MAX_REASONS:
+            super().append(reason)
+        else:
+            self.more += 1
+
+    def extend(self, reasons: Iterable[str], /) -> None:
+        for reason in reasons:
+            self.append(reason)
+
+    def result(self) -> list[str]:
+        reasons = list(self)
+        if self.more:
+            reasons.append(f"… and {self.more:,} more problems")
+        return reasons
 
 
 def _show(value: object) -> str:
@@ -357,7 +388,8 @@ def validate_record(record: object) -> list[str]:
     Returns:
         An empty list when the record is valid, else one human-readable reason per problem, each
         starting with the field it is about, e.g. ``trace_id: must be null or 32 lowercase hex digits,
-        got 'ABC'``. Never raises.
+        got 'ABC'``; past 20 reasons a last one, ``… and N more problems`` counts the rest.
+        Never raises.
     """
     if type(record) is dict:
         get = record.get
@@ -394,7 +426,7 @@ def _reasons(record: object) -> list[str]:
     """The exact check, with a reason per problem."""
     if not isinstance(record, dict):
         return [f"record: must be a JSON object, got {_show(record)}"]
-    errors: list[str] = []
+    errors = _Reasons()
     get = record.get
 
     ts = get("timestamp", _MISSING)
@@ -452,7 +484,7 @@ def _reasons(record: object) -> list[str]:
     http = get("http", _MISSING)
     if http is not _MISSING:
         _check_http(http, errors)
-    return errors
+    return errors.result()
 
 
 # --- problem and alert: jsonschema ------------------------------------------------------------------
