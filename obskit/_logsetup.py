@@ -3,14 +3,57 @@
 structlog is configured once with obskit's wrapper class and the process-wide :class:`Processor`; the
 standard library gets a handler on the root logger that feeds its records through the same processor.
 uvicorn turns propagation off for its loggers, so their handlers are replaced too.
+
+Writing (the :class:`Sink`). A log call must never stall the request that made it, yet a healthy stream
+should see each line at once (a crash right after a log call keeps the line; a test reading an
+``io.StringIO`` sees it immediately). So the healthy path stays synchronous, and only a write that
+*would block* is deferred:
+
+* streams without a descriptor (``io.StringIO``, pytest's capture), regular files and ``/dev/null`` are
+  written synchronously, as they are given: they do not block on a reader;
+* a descriptor that can block (a pipe, as under Docker, Kubernetes or ``| tee``; a socket, as under
+  systemd; a terminal) is written through a private non-blocking twin: ``/proc/self/fd/N`` reopened with
+  ``O_NONBLOCK`` for pipes and terminals, ``send(MSG_DONTWAIT)`` for sockets. Setting ``O_NONBLOCK`` on
+  the shared descriptor itself would make the application's own ``print()``, and every other process
+  sharing the pipe, fail with ``EAGAIN`` (the Node.js stdout problem), so it is never touched.
+  A line the twin cannot take at once (the reader is behind and the pipe is full) goes, with every line
+  after it, to a bounded in-memory backlog (:attr:`Sink.max_buffer_bytes`) that one writer thread
+  drains when ``poll`` says the descriptor is writable, so order is kept and the thread never spins. It
+  writes whole lines, batched up to ``PIPE_BUF`` bytes, so each write stays atomic and the lines of
+  other processes sharing the pipe (``uvicorn --workers``) never land inside one of ours. When the
+  backlog is full, new lines are dropped and counted (:attr:`Sink.dropped`); the first drop is reported
+  once on stderr. ``sink.flush(timeout)`` waits for the backlog; ``sink.drain(timeout)`` waits, then
+  gives up on what is left (counted, reported once): an ``atexit`` hook runs it
+  (:data:`EXIT_FLUSH_SECONDS`), and so should lifespan shutdown, since uvicorn re-raises SIGTERM after
+  its graceful shutdown and a process killed by it never runs ``atexit`` hooks.
+  Without ``/proc/self/fd`` (macOS, Windows) pipes and terminals are written synchronously as before.
+
+  Rejected: a writer thread for every line (a line logged just before a crash would be lost, tests
+  reading the stream right after a call would race, and each line would pay a thread hand-off), and
+  ``O_NONBLOCK`` on the shared descriptor (see above).
+
+The descriptor behind a stream object is resolved when obskit first writes to that object, and again in
+a forked child; a later ``dup2`` onto it, without a new stream object, is not followed. Failures
+(closed stream, ``BrokenPipeError``, any exception from ``write``) are counted in :attr:`Sink.failures`
+and reported once; they never reach the caller. ``captures`` (the ``obskit_logs`` fixture) see every
+line synchronously, before any of this.
 """
 
 from __future__ import annotations
 
+import atexit
+import collections
+import contextlib
 import io
 import logging
+import os
+import select
+import socket
+import stat
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import structlog
@@ -29,66 +72,374 @@ TAKEN_OVER = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn", "gunicor
 
 _BINARY = (io.RawIOBase, io.BufferedIOBase)
 
+BUFFER_BYTES = 4 * 1024 * 1024  # backlog bound while the stream does not accept writes
+EXIT_FLUSH_SECONDS = 2.0  # how long interpreter exit waits for a backlog to drain
+RETIRE_SECONDS = 1.0  # how long a replaced stream's backlog may still drain
+_CHUNK = getattr(select, "PIPE_BUF", 512)  # the writer thread batches lines up to this size
+_PROC_FD = "/proc/self/fd"
+
+
+def _report(text: str, *, wait: float = 0.0) -> None:
+    """Write one diagnostic line to the process's real stderr without ever blocking the caller.
+
+    A regular file (or pytest's ``capfd``) is written at once; a pipe, socket or terminal is written by
+    a one-shot daemon thread, since stderr may be the very pipe that stopped being read.
+    """
+    try:
+        err = sys.__stderr__
+        if err is None:
+            return
+        try:
+            mode = os.fstat(err.fileno()).st_mode
+            may_block = not (stat.S_ISREG(mode) or (stat.S_ISCHR(mode) and not os.isatty(err.fileno())))
+        except (OSError, ValueError, io.UnsupportedOperation):
+            may_block = False
+
+        def emit() -> None:
+            with contextlib.suppress(Exception):
+                err.write(text)
+                err.flush()
+
+        if not may_block:
+            emit()
+            return
+        thread = threading.Thread(target=emit, name="obskit-report", daemon=True)
+        thread.start()
+        if wait:
+            thread.join(wait)
+    except Exception:  # noqa: S110 - nowhere left to report to
+        pass
+
+
+def _twin(stream: Any) -> tuple[Callable[[bytes], int], int, Callable[[], None]] | None:
+    """A non-blocking way to write to ``stream``'s descriptor: ``(send, fd to poll, close)``, or None.
+
+    None means the stream is written synchronously: no descriptor, a descriptor that does not block on
+    a reader (regular file, ``/dev/null``), or no way to get a private non-blocking handle.
+    """
+    if not isinstance(stream, io.IOBase):  # a custom object: written as it is given
+        return None
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (OSError, ValueError):  # io.UnsupportedOperation is both
+        return None
+    if stat.S_ISSOCK(mode):
+        sock = socket.socket(fileno=os.dup(fd))
+        flags = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
+
+        def send_sock(data: bytes) -> int:
+            return sock.send(data, flags)
+
+        return send_sock, sock.fileno(), sock.close
+    if not (stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))) or not Path(_PROC_FD).is_dir():
+        return None
+    try:
+        # A new open file description of the same pipe or terminal: O_NONBLOCK here is ours alone.
+        own = os.open(f"{_PROC_FD}/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+    def send_fd(data: bytes) -> int:
+        return os.write(own, data)
+
+    def close_fd() -> None:
+        with contextlib.suppress(OSError):
+            os.close(own)
+
+    return send_fd, own, close_fd
+
+
+def _lines(chunks: collections.deque[bytes]) -> int:
+    return sum(c.count(b"\n") for c in chunks)
+
+
+class _Channel:
+    """A descriptor that may block, written without blocking the caller (see the module docstring)."""
+
+    def __init__(
+        self, sink: Sink, stream: io.IOBase, send: Callable[[bytes], int], fd: int, close: Callable[[], None]
+    ) -> None:
+        self.sink = sink
+        self.stream = stream
+        self.send = send
+        self.fd = fd
+        self._close = close
+        self.backlog: collections.deque[bytes] = collections.deque()
+        self.pending = 0  # bytes in the backlog
+        self.cond = threading.Condition(threading.Lock())
+        self.thread: threading.Thread | None = None
+        self.retire_at: float | None = None
+        self.closed = False
+
+    def write(self, line: bytes) -> bool:
+        """Write or defer ``line``; False if this channel was retired meanwhile (the caller re-plans)."""
+        if self.stream.closed:
+            raise ValueError("I/O operation on closed file")
+        with self.cond:
+            if self.retire_at is not None:
+                return False
+            if self.backlog:  # behind a deferred line: keep the order
+                self._defer(line, whole=True)
+                return True
+            try:
+                n = self.send(line)
+            except BlockingIOError:
+                n = 0
+            if n < len(line):
+                # A partial write left half a record in the stream: its rest must follow, bound or not.
+                self._defer(line[n:] if n else line, whole=n == 0)
+            return True
+
+    def _defer(self, data: bytes, *, whole: bool) -> None:
+        if whole and self.pending + len(data) > self.sink.max_buffer_bytes:
+            self.sink.dropped_lines(1)
+            return
+        self.backlog.append(data)
+        self.pending += len(data)
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._run, name="obskit-log-writer", daemon=True)
+            self.thread.start()
+        else:
+            self.cond.notify_all()
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLOUT)
+        while True:
+            with self.cond:
+                while not self.backlog and self.retire_at is None:
+                    self.cond.wait()
+                if self.retire_at is not None and (not self.backlog or time.monotonic() >= self.retire_at):
+                    self._give_up()
+                    return
+            try:
+                ready = poller.poll(1000)  # wakes once a second at most, to notice retirement
+            except OSError:  # pragma: no cover - the descriptor went away under us
+                ready = [(self.fd, select.POLLERR)]
+            if not ready:
+                continue
+            with self.cond:
+                progressed = self._drain_some()
+            if not progressed:
+                time.sleep(0.01)  # writable by poll but not by write: never spin
+
+    def _drain_some(self) -> bool:
+        """Under the lock: write as much of the backlog as the descriptor takes now."""
+        progressed = False
+        while self.backlog:
+            # Whole lines, at most PIPE_BUF bytes per write when they fit: such a write is atomic, so the
+            # lines of other processes sharing the pipe (uvicorn --workers) never land inside ours.
+            parts = [self.backlog.popleft()]
+            size = len(parts[0])
+            while self.backlog and size + len(self.backlog[0]) <= _CHUNK:
+                part = self.backlog.popleft()
+                parts.append(part)
+                size += len(part)
+            data = b"".join(parts) if len(parts) > 1 else parts[0]
+            try:
+                n = self.send(data)
+            except BlockingIOError:
+                n = 0
+            except Exception as exc:  # the reader went away (EPIPE) or worse: count, go on
+                self.backlog.appendleft(data)
+                failed = _lines(self.backlog)
+                self.backlog.clear()
+                self.pending = 0
+                self.cond.notify_all()
+                self.sink.failed(exc, failed)
+                return True
+            self.pending -= n
+            progressed = progressed or n > 0
+            if n < len(data):
+                self.backlog.appendleft(data[n:])
+                break
+        if not self.backlog:
+            self.cond.notify_all()
+        return progressed
+
+    def _give_up(self) -> None:
+        """Under the lock: drop what is left (counted) and release the descriptor, once."""
+        left = _lines(self.backlog)
+        self.backlog.clear()
+        self.pending = 0
+        self.cond.notify_all()
+        if left:
+            self.sink.dropped_lines(left)
+        self.close_fd()
+
+    def close_fd(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._close()
+
+    def flush(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while self.backlog:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+        return True
+
+    def retire(self, seconds: float) -> None:
+        """Stop taking lines: the writer drains what is pending for at most ``seconds``, then closes."""
+        with self.cond:
+            if self.retire_at is not None:
+                return
+            self.retire_at = time.monotonic() + seconds
+            if self.thread is None:
+                self._give_up()
+            else:
+                self.cond.notify_all()
+
+
+_Route = tuple[Any, Any, "_Channel | None"]  # (stream object, its binary writer or None, its channel)
+_UNPLANNED: _Route = (None, None, None)
+
 
 class Sink:
-    """Writes rendered lines; a failing stream is counted and reported once, never raised to the caller."""
+    """Writes rendered lines; never raises to the caller and never blocks it on a stalled reader.
+
+    ``failures`` counts lines a failing stream did not take, and ``dropped`` lines dropped because the
+    stream stopped accepting writes while the backlog was full; each kind is reported once on stderr.
+    """
 
     def __init__(self) -> None:
         self.captures: list[Callable[[bytes], None]] = []
         self.failures = 0
+        self.dropped = 0
+        self.max_buffer_bytes = BUFFER_BYTES
         self._reported = False
-        self._lock = threading.Lock()
-        self.set_stream(None)
+        self._drop_reported = False
+        self._lock = threading.Lock()  # serialises text streams
+        self._plan_lock = threading.Lock()
+        self._route: _Route = _UNPLANNED
+        self.stream: IO[Any] | None = None
 
     def set_stream(self, stream: IO[Any] | None) -> None:
         """None means whatever ``sys.stdout`` is at the time of each write (pytest's capture swaps it)."""
-        self.stream = stream
-        self._binary: Any = None
-        if stream is None:
-            return
-        if isinstance(stream, _BINARY):
-            self._binary = stream
-        elif isinstance(getattr(stream, "buffer", None), _BINARY):
-            self._binary = stream.buffer  # type: ignore[attr-defined]
+        self.stream = stream  # the next write re-plans if the object changed
+
+    def _plan(self, stream: Any) -> _Route:
+        with self._plan_lock:
+            route = self._route
+            if route[0] is stream and (route[2] is None or route[2].retire_at is None):
+                return route  # another thread planned it meanwhile
+            old = route[2]
+            out = stream if isinstance(stream, _BINARY) else getattr(stream, "buffer", None)
+            if not isinstance(out, _BINARY):
+                out = None
+            try:
+                twin = _twin(stream)
+            except Exception:  # any surprise: write synchronously, as before
+                twin = None
+            chan = _Channel(self, stream, *twin) if twin is not None else None
+            self._route = route = (stream, out, chan)
+        if old is not None:
+            old.retire(RETIRE_SECONDS)
+        return route
 
     def write(self, line: bytes) -> None:
         for capture in self.captures:
             capture(line)
         try:
-            out = self._binary
-            if out is None:
-                stream = self.stream if self.stream is not None else sys.stdout
-                out = getattr(stream, "buffer", None)
-                if out is None:
-                    with self._lock:
-                        stream.write(line.decode("utf-8"))
-                        stream.flush()
+            stream = self.stream
+            if stream is None:
+                stream = sys.stdout
+            planned, out, chan = self._route
+            if planned is not stream:
+                planned, out, chan = self._plan(stream)
+            if chan is not None:
+                if chan.write(line):
                     return
+                planned, out, chan = self._plan(stream)  # retired by another thread's re-plan
+                if chan is not None and chan.write(line):
+                    return
+            if out is None:
+                with self._lock:
+                    stream.write(line.decode("utf-8"))
+                    stream.flush()
+                return
             # A BufferedWriter serialises writes itself; one write() call is one whole line.
             out.write(line)
             out.flush()
         except Exception as exc:
-            self._failed(exc)
+            self.failed(exc)
 
-    def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
+    def flush(self, timeout: float = EXIT_FLUSH_SECONDS) -> bool:
+        """Wait up to ``timeout`` seconds until no line is waiting for the stream; True if none is."""
+        chan = self._route[2]
+        return chan is None or chan.flush(timeout)
+
+    @property
+    def pending(self) -> int:
+        """Bytes waiting for a stream that does not accept writes right now."""
+        chan = self._route[2]
+        return chan.pending if chan is not None else 0
+
+    def failed(self, exc: BaseException, lines: int = 1) -> None:
+        self.failures += lines
         if self._reported:
             return
         self._reported = True
-        try:
-            err = sys.__stderr__
-            if err is not None:
-                err.write(f"obskit: writing a log line failed ({safe_repr(exc)}); further failures are counted\n")
-                err.flush()
-        except Exception:  # noqa: S110 - nowhere left to report to
-            pass
+        _report(f"obskit: writing a log line failed ({safe_repr(exc)}); further failures are counted\n")
+
+    def dropped_lines(self, n: int) -> None:
+        self.dropped += n
+        if self._drop_reported:
+            return
+        self._drop_reported = True
+        _report(
+            "obskit: the log stream is not accepting writes and its backlog is full "
+            f"({self.max_buffer_bytes} bytes); further lines are dropped and counted\n"
+        )
 
     def reset_failures(self) -> None:
         self.failures = 0
+        self.dropped = 0
         self._reported = False
+        self._drop_reported = False
+
+    def drain(self, timeout: float = EXIT_FLUSH_SECONDS) -> int:
+        """Shutdown: wait up to ``timeout`` s for the backlog, then give up on the rest (counted, reported).
+
+        For lifespan shutdown and ``atexit``: uvicorn re-raises SIGTERM after a graceful shutdown, so a
+        server killed that way never runs ``atexit`` hooks. Returns the number of lines given up.
+        """
+        chan = self._route[2]
+        if chan is None or chan.flush(timeout):
+            return 0
+        with chan.cond:  # give up on what is left, so a second call (or a later hook) does not wait again
+            left = _lines(chan.backlog)
+            chan.backlog.clear()
+            chan.pending = 0
+            chan.cond.notify_all()
+        if left:
+            self.dropped += left
+            _report(f"obskit: {left} log lines were still waiting for the stream at exit and are lost\n", wait=0.5)
+        return left
+
+    def at_exit(self) -> None:
+        self.drain(EXIT_FLUSH_SECONDS)
+
+    def after_fork_in_child(self) -> None:
+        # The parent's writer thread does not exist here and its lock may have been held at fork: start
+        # over. The parent still writes its own backlog; our copy of the descriptor is closed.
+        chan = self._route[2]
+        self._lock = threading.Lock()
+        self._plan_lock = threading.Lock()
+        self._route = _UNPLANNED
+        if chan is not None:
+            chan.closed = True
+            chan._close()  # bypass its (possibly held) lock
 
 
 sink = Sink()
+atexit.register(sink.at_exit)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=sink.after_fork_in_child)
 
 
 class Pipeline:

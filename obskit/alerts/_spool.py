@@ -106,8 +106,44 @@ class Spool:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self.dir, self._lock_fd = slot, fd
+            self._adopt_orphans()
             return
         raise SpoolError(f"all {MAX_SLOTS} spool slots under {self.root} are locked by live processes")
+
+    def _adopt_orphans(self) -> None:
+        """Move the pending files of every slot no live process holds into ours.
+
+        Without this, a restart with fewer processes than before (``--workers 2`` then 1, or a worker
+        that is not restarted) would leave the other slots' alerts on disk, never delivered.
+        """
+        assert self.dir is not None
+        if fcntl is None:  # pragma: no cover - no locks, no way to tell a dead slot from a live one
+            return
+        moved = 0
+        for slot in sorted(self.root.glob("slot-*")):
+            if slot == self.dir or not slot.is_dir():
+                continue
+            try:
+                fd = os.open(slot / ".lock", os.O_RDWR)
+            except OSError:
+                continue
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # a live process owns it
+                for entry in os.scandir(slot):
+                    if entry.name.endswith(".json") and not entry.name.startswith(".tmp-"):
+                        try:
+                            Path(entry.path).replace(self.dir / entry.name)  # same name: same replay order
+                        except OSError:
+                            continue
+                        moved += 1
+            finally:
+                os.close(fd)  # releases the flock
+        if moved:
+            self._fsync_dir()
+            logger.info("obskit.alerts: took over %d spooled deliveries left by processes that are gone", moved)
 
     def close(self) -> None:
         if self._lock_fd is not None:

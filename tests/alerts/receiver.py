@@ -2,7 +2,8 @@
 
 It records every request (method, path, headers, body, arrival time) and answers each one with the next
 scripted action, then with the default: ``Respond`` (status, headers, body), ``Hang`` (hold the request
-open, to trip client timeouts) or ``Reset`` (close the socket with an RST). Every wait has a deadline.
+open, to trip client timeouts), ``Reset`` (close the socket with an RST) or ``ResetAfterHeaders`` (send the
+status line and headers of a response, then an RST in place of its body). Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ class Reset:
     pass
 
 
-Action = Respond | Hang | Reset
+@dataclass(frozen=True)
+class ResetAfterHeaders:
+    """The request was read and a response started (headers promising a body), then the socket is reset."""
+
+    status: int = 200
+
+
+Action = Respond | Hang | Reset | ResetAfterHeaders
 
 
 @dataclass(frozen=True)
@@ -52,8 +60,13 @@ class Recorded:
         return orjson.loads(self.body)
 
 
+def _rst(connection: socket.socket) -> None:
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    connection.close()
+
+
 class Receiver:
-    def __init__(self, default: Action | None = None) -> None:
+    def __init__(self, default: Action | None = None, *, port: int = 0) -> None:
         self.default: Action = default or Respond(200)
         self.requests: list[Recorded] = []
         self._script: deque[Action] = deque()
@@ -82,9 +95,17 @@ class Receiver:
                     action = receiver._script.popleft() if receiver._script else receiver.default
                     receiver._cond.notify_all()
                 if isinstance(action, Reset):
-                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
-                    self.connection.close()
+                    _rst(self.connection)
+                    return
+                if isinstance(action, ResetAfterHeaders):
+                    self.send_response(action.status)
+                    self.send_header("content-length", "1024")
+                    self.end_headers()
+                    self.wfile.flush()
+                    time.sleep(0.05)  # let the headers reach the client before the RST
+                    self.close_connection = True
+                    _rst(self.connection)
                     return
                 if isinstance(action, Hang):
                     receiver._stopping.wait(action.seconds)
@@ -100,7 +121,7 @@ class Receiver:
 
             do_POST = do_GET = do_PUT = _handle
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
