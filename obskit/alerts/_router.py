@@ -524,6 +524,11 @@ class AlertRouter:
         self._spool_task: asyncio.Task[None] | None = None
         self._pending_first: dict[_Entry, tuple[asyncio.TimerHandle, BaseException | None]] = {}
         self._stopped: concurrent.futures.Future[bool] | None = None
+        # Submissions to the delivery loop vs. its end: see _submit_coro and _thread_main.
+        self._submit_lock = threading.Lock()
+        self._loop_done = False
+        self._close_lock = threading.Lock()
+        self._close_fut: concurrent.futures.Future[bool] | None = None
         _routers.add(self)
         if self._spool is not None:
             self.start()
@@ -650,6 +655,10 @@ class AlertRouter:
         except Exception:
             logger.exception("obskit.alerts: delivery thread crashed")
         finally:
+            with self._submit_lock:
+                self._loop_done = True  # nothing new is scheduled on this loop from now on
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(_settle_leftovers())
             with contextlib.suppress(Exception):
                 loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
@@ -706,6 +715,10 @@ class AlertRouter:
             True if nothing is pending any more (each alert delivered, or dropped and counted in
             :meth:`stats`); False on timeout. Window follow-ups that are not due yet are not waited for.
         """
+        with self._close_lock:
+            closing = self._close_fut
+        if closing is not None:  # closed or closing: its outcome is the flush's
+            return await asyncio.wrap_future(closing)
         fut = self._submit_coro(self._flush(timeout))
         if fut is None:
             return True
@@ -739,6 +752,10 @@ class AlertRouter:
         """Start over in a forked child: fresh locks, no thread, empty queues, its own spool slot."""
         self._lock = threading.Lock()  # the parent may have held it while forking
         self._start_lock = threading.Lock()
+        self._submit_lock = threading.Lock()
+        self._close_lock = threading.Lock()
+        self._loop_done = False
+        self._close_fut = None
         self._loop = None
         self._thread = None
         self._stopped = None
@@ -766,24 +783,50 @@ class AlertRouter:
             state.release_handle = None
 
     def _close_future(self, timeout: float) -> concurrent.futures.Future[bool] | None:
-        with self._lock:
-            self._closed = True
-        _routers.discard(self)
-        return self._submit_coro(self._aclose(timeout))
+        # Idempotent: a second close (the app's own after lifespan shutdown's, or atexit's) waits for
+        # the first one's outcome instead of scheduling another _aclose on a loop that is stopping.
+        with self._close_lock:
+            if self._close_fut is not None:
+                return self._close_fut
+            with self._lock:
+                self._closed = True
+            _routers.discard(self)
+            self._close_fut = self._submit_coro(self._aclose(timeout))
+            return self._close_fut
 
     def _submit_coro(self, coro: Any) -> concurrent.futures.Future[bool] | None:
+        """Run ``coro`` on the delivery loop; its future always resolves, even if the loop ends first.
+
+        ``run_coroutine_threadsafe`` would leave the future pending for ever (and the coroutine never
+        awaited) when the loop stops between the call and the task's first step.
+        """
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None:
             coro.close()
             return None
         if threading.current_thread() is self._thread:
             coro.close()
             raise RuntimeError("flush()/close() cannot be awaited from the alert delivery thread")
-        try:
-            return asyncio.run_coroutine_threadsafe(coro, loop)
-        except RuntimeError:  # loop closed between the check and the call
-            coro.close()
-            return None
+        fut: concurrent.futures.Future[bool] = concurrent.futures.Future()
+
+        def start() -> None:  # on the delivery thread, in order with the loop's own end
+            if self._loop_done or not fut.set_running_or_notify_cancel():
+                coro.close()
+                if not fut.done():
+                    fut.set_result(True)  # the loop ended after a close: nothing is pending any more
+                return
+            loop.create_task(coro).add_done_callback(functools.partial(_copy_outcome, fut))
+
+        with self._submit_lock:
+            if self._loop_done:
+                coro.close()
+                return None
+            try:
+                loop.call_soon_threadsafe(start)
+            except RuntimeError:  # pragma: no cover - closed without passing through _thread_main
+                coro.close()
+                return None
+        return fut
 
     # --- stats -----------------------------------------------------------------------------------------
 
@@ -1110,6 +1153,29 @@ class AlertRouter:
             self._spool.close()
         asyncio.get_running_loop().call_soon(asyncio.get_running_loop().stop)
         return ok
+
+
+def _copy_outcome(fut: concurrent.futures.Future[bool], task: asyncio.Task[bool]) -> None:
+    if fut.done():
+        return
+    if task.cancelled():  # cut short by the loop's end (see _settle_leftovers): not all done
+        fut.set_result(False)
+    elif (exc := task.exception()) is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(task.result())
+
+
+async def _settle_leftovers() -> None:
+    """The delivery loop's last pass: ``start`` callbacks queued before its end resolve their futures
+    without running (``_loop_done`` is set), and tasks still waiting (a flush racing a close) are
+    cancelled, which their callers see as False, instead of hanging on a loop that is gone."""
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _positive(name: str, value: Any) -> None:

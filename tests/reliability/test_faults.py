@@ -57,7 +57,8 @@ if TYPE_CHECKING:
     from obskit.testing import LogRecords
     from tests.alerts.conftest import MakeRouter
 
-make_router = alerts_conftest.make_router  # the fixture, shared with tests/alerts
+make_router = alerts_conftest.make_router  # the fixtures, shared with tests/alerts
+receiver = alerts_conftest.receiver
 
 EXIT_MARGIN = 4.0  # uvicorn's shutdown and the interpreter's exit, on a loaded CI machine
 REPORT_FAILED = "obskit: writing a log line failed"
@@ -95,7 +96,8 @@ def serve_in_thread(app: Any, paths: list[str], deadline: float) -> list[int]:
     async def run() -> None:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            statuses.extend([(await client.get(p)).status_code for p in paths])
+            for p in paths:
+                statuses.append((await client.get(p)).status_code)  # one by one: the count shows progress on timeout
 
     worker = threading.Thread(target=asyncio.run, args=(run(),), daemon=True)
     worker.start()
@@ -271,9 +273,9 @@ def test_a_pipe_nobody_reads_never_blocks_a_request(obskit_logs: LogRecords, cap
         assert b"after the stall" in obskit_logs.lines[-1]
         assert sink.pending == 0
     finally:
+        os.close(r)  # first: a write blocked on the full pipe (the defect) fails with EPIPE and lets go
         obskit.reset()
         writer.close()
-        os.close(r)
 
 
 STALLED_ENV = {"FAULTS_PAD": "2000", "FAULTS_LOG_BUFFER": str(128 * 1024)}
@@ -592,6 +594,40 @@ def test_sigterm_with_the_receiver_up_delivers_everything_before_exit(tmp_path: 
         assert len({r.json()["fingerprint"] for r in requests}) == bugs
         assert (counts["delivered"], counts["dropped"], counts["shutdown_spooled"]) == (bugs, 0, 0)
         assert spool_files(tmp_path) == []
+
+
+def test_closing_again_or_flushing_after_close_answers_at_once(receiver: Receiver) -> None:
+    """Lifespan shutdown closes the router, then the app's own teardown (or atexit) closes it again.
+
+    Regression: the second close/flush could land on the loop between its stop and its close, never
+    run (``coroutine 'AlertRouter._aclose' was never awaited``) and hang for its timeout + 5 s.
+    """
+    for i in range(20):
+        router = AlertRouter([Route(Webhook(receiver.url))])
+        capture(router, fingerprint=f"{i:016x}")
+        assert asyncio.run(router.aclose(2.0)) is True
+        start = time.monotonic()
+        assert router.close(2.0) is True
+        assert asyncio.run(router.flush(2.0)) is True
+        assert asyncio.run(router.aclose(2.0)) is True
+        assert time.monotonic() - start < 1.0
+    assert len(receiver.settle()) == 20
+
+
+def test_a_flush_waiting_when_the_router_closes_returns_false(make_router: MakeRouter) -> None:
+    with Receiver(default=Hang(10)) as receiver:
+        router = make_router([Route(Webhook(receiver.url, timeout=5))])
+        capture(router)
+        receiver.wait_for(1)
+        outcome: list[bool] = []
+        flusher = threading.Thread(target=lambda: outcome.append(asyncio.run(router.flush(30.0))))
+        flusher.start()
+        time.sleep(0.1)
+        assert router.close(0.2) is False
+        flusher.join(2.0)
+        assert not flusher.is_alive()
+        assert outcome == [False]
+        assert router.stats()["dropped_shutdown"] == 1
 
 
 # --- 4. SIGKILL while alerts are spooled ---------------------------------------------------------------
