@@ -23,6 +23,7 @@ import orjson
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
 from obskit._errors import Classification, KnownError, _phrase, _status_code
 from obskit._processors import cached_classification, cached_fingerprint
+from obskit._redact import redact_text
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
     format_traceparent,
@@ -155,6 +156,8 @@ class ObskitMiddleware:
             parsed = parse_traceparent(traceparent.decode("latin-1")) if traceparent else None
             if parsed is not None:
                 trace_id, _parent, flags = parsed
+                # Only "sampled" is defined; W3C trace context: unknown flag bits are never passed on.
+                flags = "01" if flags[1] in "13579bdf" else "00"
             else:
                 trace_id, flags = new_trace_id(), "00"
             span_id = new_span_id()
@@ -172,9 +175,7 @@ class ObskitMiddleware:
             if kind == "http.response.start":
                 status = message["status"]
                 req.status = status
-                headers = [
-                    (k, v) for k, v in message.get("headers", ()) if k not in (b"traceparent", b"x-request-id")
-                ]
+                headers = [(k, v) for k, v in message.get("headers", ()) if k not in (b"traceparent", b"x-request-id")]
                 headers.extend(extra_headers)
                 message["headers"] = headers
                 if status >= 400 and not _is_problem(headers):
@@ -252,7 +253,11 @@ class ObskitMiddleware:
         else:
             detail = _problem.UNKNOWN_DETAIL
             debug_on = self._debug if self._debug is not None else settings.debug
-            debug = {"type": _stack.type_name(exc), "message": safe_str(exc)[:1000]} if debug_on else None
+            debug = (
+                {"type": _stack.type_name(exc), "message": redact_text(safe_str(exc)[:2000])[:1000]}
+                if debug_on
+                else None
+            )
         body = _problem.problem(
             status=c.status,
             title=c.title,
@@ -309,7 +314,8 @@ class ObskitMiddleware:
             Classification(
                 known=known, status=status, code=code, title=title, level="warning" if known else "error", alert=False
             ),
-            detail or title,
+            # The detail goes to the client as the app wrote it; the log masks secrets like any message.
+            redact_text(detail) if detail else title,
         )
         keep = [(k, v) for k, v in held["headers"] if k not in (b"content-type", b"content-length")]
         req.started = True
@@ -455,7 +461,8 @@ def _alert(settings: _config.Settings, exc: BaseException, c: Classification, sc
         return
     try:
         type_name = _stack.type_name(exc)
-        message = safe_str(exc)
+        # Redacted before any cut: a credential cut short would no longer match the patterns.
+        message = redact_text(safe_str(exc)[:8192])
         router.capture(
             fingerprint=cached_fingerprint(exc),
             error_type=type_name,

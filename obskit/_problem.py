@@ -6,6 +6,8 @@ from typing import Any, NotRequired, TypedDict
 
 import orjson
 
+from obskit._renderers import sanitize
+
 CONTENT_TYPE = b"application/problem+json"
 
 
@@ -59,7 +61,11 @@ def problem(
 
 
 def encode(body: Problem) -> bytes:
-    return orjson.dumps(body, default=str)
+    try:
+        return orjson.dumps(body, default=str)
+    except TypeError:
+        # A lone surrogate (a path a server decoded with "surrogateescape") is not UTF-8: escape it.
+        return orjson.dumps(sanitize(body))
 
 
 def validation_items(raw: Any) -> list[ValidationItem]:

@@ -8,8 +8,11 @@ structured ``error`` object are all done in one pass over the event dict, in the
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
+import types
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +21,7 @@ from obskit._errors import Classification, classify
 from obskit._renderers import safe_str
 
 if TYPE_CHECKING:
-    from collections.abc import MutableMapping
+    from collections.abc import Callable, Iterable, MutableMapping
 
     from obskit._config import Settings
 
@@ -40,8 +43,10 @@ _LEVEL_OF_METHOD = {
 LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 # Keys the record owns; a caller binding one of them keeps it under a trailing underscore instead.
 RESERVED = frozenset(
-    ("timestamp", "level", "service", "trace_id", "span_id", "message", "environment", "version", "error")
+    ("timestamp", "level", "service", "trace_id", "span_id", "message", "environment", "version", "error", "http")
 )
+# Keys a caller may set when the value has the record's type for them; any other value is renamed too.
+_TYPED: dict[str, type] = {"logger": str, "request_id": str, "truncated": bool}
 _MAX_GROUP_MEMBERS = 20
 
 
@@ -106,6 +111,8 @@ class Processor:
             (k, v) for k, v in (("environment", settings.environment), ("version", settings.version)) if v is not None
         )
         self._limit = settings.max_value_chars
+        # Container members walked per record: past this many a line is over max_record_bytes anyway.
+        self._items = max(settings.max_record_bytes // 2, 256)
         self._otel = settings.otel
         self._stack_level = settings.stack_level
         self._is_secret = settings.redactor.is_secret
@@ -113,8 +120,8 @@ class Processor:
         self._keys: dict[str, int] = {}
 
     def _key_kind(self, key: str) -> int:
-        """0: plain, 1: secret (value redacted), 2: reserved (key renamed); cached per key string."""
-        kind = 1 if self._is_secret(key) else 2 if key in RESERVED or key == "logger" else 0
+        """0: plain, 1: secret (value redacted), 2: reserved (key renamed), 3: typed; cached per key string."""
+        kind = 1 if self._is_secret(key) else 2 if key in RESERVED else 3 if key in _TYPED else 0
         if len(self._keys) < 8192:
             self._keys[key] = kind
         return kind
@@ -157,14 +164,21 @@ class Processor:
         logger_name: str | None = None,
     ) -> dict[str, Any]:
         ctx = _context._current.get()
-        message = event if type(event) is str else safe_str(event)
         limit = self._limit
-        if len(message) > limit:
-            message = _truncate(message, limit)
-        if "=" in message or "earer " in message or "://" in message:
+        # A container as the message is walked like a field first: its secret keys are masked and its
+        # size is bounded before str() spells it out.
+        message = event if type(event) is str else safe_str(_Walk(self._is_secret, limit, self._items).clean(event, 0))
+        size = len(message)
+        if size > limit:
+            # Redact a little past the cut, then cut: a credential cut short would escape the patterns.
+            # The regexes still never see more than twice what is kept.
+            message = message[: 2 * limit]
+        if "=" in message or "earer " in message or (":" in message and _may_quote_secret(message)):
             # Library messages carry URLs and key=value pairs (httpx logs "GET ...?api_key=..."); the
             # regexes only run on the few messages that could hold one.
             message = self._redact_text(message)
+        if size > limit:
+            message = f"{message[:limit]}…[truncated {size - limit} chars]"
         if ctx is not None:
             out: dict[str, Any] = {
                 "timestamp": timestamp(),
@@ -193,6 +207,7 @@ class Processor:
             out[k] = v
         if fields:
             keys = self._keys
+            walk: _Walk | None = None
             for key, value in fields.items():
                 if type(key) is not str:
                     key = safe_str(key)  # noqa: PLW2901
@@ -206,9 +221,13 @@ class Processor:
                 if t is str:
                     if len(value) > limit:
                         value = _truncate(value, limit)  # noqa: PLW2901
-                elif t is dict or t is list or t is tuple:
-                    value = _clean(value, self._is_secret, limit, 0)  # noqa: PLW2901
-                if kind == 2 and (key != "logger" or "logger" in out):
+                elif t is not int and t is not float and t is not bool and value is not None:
+                    # Containers, and objects orjson renders field by field (dataclasses, dict subclasses):
+                    # one walk per record for secret keys at any depth, cycles and size.
+                    if walk is None:
+                        walk = _Walk(self._is_secret, limit, self._items)
+                    value = walk.clean(value, 0)  # noqa: PLW2901
+                if kind >= 2 and (kind == 2 or type(value) is not _TYPED[key] or (key == "logger" and "logger" in out)):
                     key = key + "_"  # noqa: PLW2901
                 out[key] = value
         if exc_info is not None and exc_info is not False:
@@ -222,28 +241,119 @@ def _truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
 
 
-def _clean(value: Any, is_secret: Any, limit: int, depth: int) -> Any:
-    """Redact and bound a nested value; returns the same object when nothing had to change."""
-    if depth >= 16:
-        return "[nested too deep]"
-    t = type(value)
-    if t is dict:
-        changed: dict[Any, Any] | None = None
-        for k, v in value.items():
-            nv = "[REDACTED]" if type(k) is str and is_secret(k) else _clean(v, is_secret, limit, depth + 1)
-            if nv is not v and changed is None:
-                changed = dict(value)
-            if changed is not None:
-                changed[k] = nv
-        return value if changed is None else changed
-    if t is list or t is tuple:
-        items = [_clean(v, is_secret, limit, depth + 1) for v in value]
-        if all(a is b for a, b in zip(items, value, strict=True)):
+def _may_quote_secret(message: str) -> bool:
+    """A message with a colon: does it quote a key (``{'password': …}``), a URL or an Authorization header?"""
+    return "':" in message or '":' in message or "://" in message or "uthoriz" in message
+
+
+_MAX_DEPTH = 16
+_MORE = "[more items]"
+
+
+class _Walk:
+    """One record's walk over nested field values: secret keys at any depth, cycles, depth and size.
+
+    Each value comes back as itself when nothing had to change (the common case copies nothing). Shapes
+    orjson would render field by field without asking (dict and list subclasses, dataclasses) and shapes
+    that would reach ``repr()`` with their keys in plain text (other mappings, named tuples, namespaces)
+    come back as plain dicts and lists, so their secret keys are seen too. A container met again on its
+    own path becomes ``"[recursive]"``; past ``items`` members over all of a record's containers the rest
+    is cut, since such a line is over ``max_record_bytes`` anyway, and a walk over a structure that shares
+    its parts (exponential when expanded) stops.
+    """
+
+    __slots__ = ("active", "is_secret", "items", "limit")
+
+    def __init__(self, is_secret: Callable[[object], bool], limit: int, items: int) -> None:
+        self.is_secret = is_secret
+        self.limit = limit
+        self.items = items
+        self.active: set[int] = set()
+
+    def clean(self, value: Any, depth: int) -> Any:
+        t = type(value)
+        if t is str:
+            return _truncate(value, self.limit) if len(value) > self.limit else value
+        if t is int or t is float or t is bool or value is None:
             return value
-        return items
-    if t is str and len(value) > limit:
-        return _truncate(value, limit)
-    return value
+        if t is dict:
+            return self._container(value, depth, value, mapping=True)
+        if t is list or t is tuple:
+            return self._container(value, depth, value, mapping=False)
+        try:
+            if isinstance(value, Mapping):
+                return self._container(value, depth, dict(value.items()), mapping=True, keep=False)
+            if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple: keep its field names
+                return self._container(value, depth, dict(value._asdict()), mapping=True, keep=False)
+            if isinstance(value, (list, tuple, set, frozenset)):
+                return self._container(value, depth, list(value), mapping=False, keep=False)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+                return self._container(value, depth, fields, mapping=True, keep=False)
+            if isinstance(value, types.SimpleNamespace):
+                return self._container(value, depth, dict(vars(value)), mapping=True, keep=False)
+        except Exception:  # one that cannot be enumerated is left to the renderer's fallback
+            return value
+        return value
+
+    def _secret_key(self, key: object) -> bool:
+        if type(key) is str:
+            return self.is_secret(key)
+        # b"password" is as secret as "password" (a str subclass's own __str__ may raise: safe_str)
+        return isinstance(key, (str, bytes)) and self.is_secret(safe_str(key))
+
+    def _container(self, value: Any, depth: int, members: Any, *, mapping: bool, keep: bool = True) -> Any:
+        if depth >= _MAX_DEPTH:
+            return "[nested too deep]"
+        if self.items <= 0:
+            return _MORE
+        ident = id(value)
+        if ident in self.active:
+            return "[recursive]"
+        self.active.add(ident)
+        try:
+            return self._dict(members, depth, keep) if mapping else self._list(members, depth, keep)
+        finally:
+            self.active.discard(ident)
+
+    def _dict(self, value: Mapping[Any, Any], depth: int, keep: bool) -> Any:
+        out: dict[Any, Any] | None = None if keep else {}
+        for i, (k, v) in enumerate(value.items()):
+            if self.items <= 0:
+                if out is None:
+                    out = dict(_first(value.items(), i))
+                out[_MORE] = len(value) - i
+                return out
+            self.items -= 1
+            nv = "[REDACTED]" if self._secret_key(k) else self.clean(v, depth + 1)
+            if out is None and nv is not v:
+                out = dict(_first(value.items(), i))
+            if out is not None:
+                out[k] = nv
+        return value if out is None else out
+
+    def _list(self, value: Iterable[Any], depth: int, keep: bool) -> Any:
+        out: list[Any] = []
+        changed = not keep
+        for v in value:
+            if self.items <= 0:
+                out.append(_MORE)
+                return out
+            self.items -= 1
+            nv = self.clean(v, depth + 1)
+            changed = changed or nv is not v
+            out.append(nv)
+        return out if changed else value
+
+
+def _first(items: Iterable[Any], n: int) -> list[Any]:
+    """The first ``n`` of ``items`` (a dict's items up to the first member that changed)."""
+    out = []
+    for i, item in enumerate(items):
+        if i >= n:
+            break
+        out.append(item)
+    return out
 
 
 def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
@@ -253,7 +363,7 @@ def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
     c = cached_classification(exc)
     err: dict[str, Any] = {
         "type": _stack.type_name(exc),
-        "message": redact_text(safe_str(exc)[:4096]),
+        "message": redact_text(safe_str(exc)[:8192])[:4096],
         "known": c.known,
         "code": c.code if c.known else None,
         "fingerprint": cached_fingerprint(exc),
@@ -262,13 +372,13 @@ def error_object(exc: BaseException, with_stack: bool) -> dict[str, Any]:
         err["stack"] = _stack.frames(exc)
     cause = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
     if cause is not None:
-        err["cause"] = {"type": _stack.type_name(cause), "message": redact_text(safe_str(cause)[:1024])}
+        err["cause"] = {"type": _stack.type_name(cause), "message": redact_text(safe_str(cause)[:2048])[:1024]}
     if isinstance(exc, BaseExceptionGroup):
         members = []
         for member in _leaves(exc)[:_MAX_GROUP_MEMBERS]:
             m: dict[str, Any] = {
                 "type": _stack.type_name(member),
-                "message": redact_text(safe_str(member)[:1024]),
+                "message": redact_text(safe_str(member)[:2048])[:1024],
                 "fingerprint": cached_fingerprint(member),
             }
             if with_stack:
@@ -309,4 +419,3 @@ def cached_fingerprint(exc: BaseException) -> str:
     with contextlib.suppress(Exception):
         exc.__obskit_fingerprint__ = fp  # type: ignore[attr-defined]
     return fp
-

@@ -67,6 +67,12 @@ class Redactor:
         # Every quantifier is bounded and every key must start at a word boundary: these run on text an
         # attacker controls (exception messages echo user input), so they must stay linear in its length.
         res = [
+            # "Authorization: <scheme> <credentials>" with any scheme (Digest, Negotiate, AWS4-HMAC-SHA256 …)
+            # or none: everything after the header name up to a delimiter
+            re.compile(
+                r"""(?i)(?<![A-Za-z0-9_])((?:proxy[_-]?)?authori[sz]ation["']?\s{0,8}[=:]\s{0,8})"""
+                r"""((?:[A-Za-z][A-Za-z0-9._~+/=-]{0,63}\s{1,8})?[^\s,;&"'}\]]{1,4096})"""
+            ),
             # "Bearer abc", "Basic dXNlcjpwYXNz": the credential follows a scheme word
             re.compile(r"(?i)\b(bearer|basic|token)\s{1,8}[A-Za-z0-9._~+/=-]{6,4096}"),
             # scheme://user:password@host
@@ -78,7 +84,8 @@ class Redactor:
             res.append(
                 re.compile(
                     rf"""(?i)(?<![\w.-])([\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:]\s{{0,8}})"""
-                    rf"""("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
+                    # a value that is already "[REDACTED]" is left alone: redacting twice changes nothing
+                    rf"""(?!\[REDACTED\])("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
                 )
             )
         return tuple(res)
@@ -87,7 +94,8 @@ class Redactor:
         """Mask obvious secrets in free text (exception messages): ``password=hunter2`` and the like."""
         if not text:
             return text
-        bearer, userinfo, *kv = self._text_res
+        auth, bearer, userinfo, *kv = self._text_res
+        text = auth.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = bearer.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
         text = userinfo.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
         for rx in kv:

