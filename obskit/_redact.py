@@ -71,7 +71,7 @@ class Redactor:
             # or none: everything after the header name up to a delimiter
             re.compile(
                 r"""(?i)(?<![A-Za-z0-9_])((?:proxy[_-]?)?authori[sz]ation["']?\s{0,8}[=:]\s{0,8})"""
-                r"""((?:[A-Za-z][A-Za-z0-9._~+/=-]{0,63}\s{1,8})?[^\s,;&"'}\]]{1,4096})"""
+                r"""(?!\[REDACTED\])((?:[A-Za-z][A-Za-z0-9._~+/=-]{0,63}\s{1,8})?[^\s,;&"'}\]]{1,4096})"""
             ),
             # "Bearer abc", "Basic dXNlcjpwYXNz": the credential follows a scheme word
             re.compile(r"(?i)\b(bearer|basic|token)\s{1,8}[A-Za-z0-9._~+/=-]{6,4096}"),

@@ -19,11 +19,14 @@ Example counts are fixed and the runs derandomized, so CI runs exactly what a lo
 from __future__ import annotations
 
 import asyncio
+import collections
+import dataclasses
 import io
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+import types
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 import orjson
@@ -31,8 +34,12 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route as StarletteRoute
 
 import obskit
+from obskit._redact import redact_text
 from obskit.alerts import AlertRouter, Route, Webhook
 from obskit.schema import validate_problem
 from tests.alerts.receiver import Receiver
@@ -641,3 +648,241 @@ def test_over_real_http_hostile_bytes_get_problems_and_clean_logs(obskit_logs: L
         one()
     asgi.check_lines(obskit_logs.lines)
     cli_accepts(obskit_logs)
+
+
+# -- defects the battery found, pinned one by one -----------------------------------------------------------
+# Each of these failed before its fix; together they say what the properties above caught.
+
+S = f"{hs.SECRET_MARK}s3cr3tValue0123456789"
+
+
+def _line(logs: LogRecords, start: int = 0) -> bytes:
+    [line] = logs.lines[start:]
+    return line
+
+
+def test_a_path_with_a_lone_surrogate_still_gets_a_problem(
+    obskit_logs: LogRecords, run: Any, stream: io.BytesIO
+) -> None:
+    """_problem.encode: orjson refuses lone surrogates; the 404 used to raise out of the middleware."""
+    configure(stream)
+    ex = run(asgi.call(asgi.make_app(asgi.Script()), path="/caf\udce9"))
+    asgi.check_response(ex)
+    assert ex.status == 404
+    assert orjson.loads(ex.body)["instance"] == "/caf\\udce9"
+
+
+@pytest.mark.parametrize(("flags", "out"), [("ff", "01"), ("fe", "00"), ("03", "01"), ("01", "01"), ("00", "00")])
+def test_outgoing_traceparent_flags_keep_only_the_sampled_bit(
+    flags: str, out: str, obskit_logs: LogRecords, run: Any, stream: io.BytesIO
+) -> None:
+    """W3C trace context: flag bits other than "sampled" are not passed on (they were echoed)."""
+    configure(stream)
+    header = f"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-{flags}".encode()
+    ex = run(asgi.call(asgi.make_app(asgi.Script()), headers=[(b"traceparent", header)]))
+    [traceparent] = ex.header(b"traceparent")
+    assert traceparent.split(b"-")[3] == out.encode()
+
+
+@pytest.mark.parametrize("scheme", ["Digest", "Negotiate", "ApiKey", "AWS4-HMAC-SHA256", ""])
+def test_authorization_with_any_scheme_is_masked(scheme: str, obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    """_redact: only Bearer/Basic/Token credentials were masked; "Authorization: Digest <s>" leaked."""
+    configure(stream)
+    try:
+        raise RuntimeError(f"upstream said 401 for Authorization: {f'{scheme} ' if scheme else ''}{S}, retrying")
+    except RuntimeError:
+        obskit.get_logger("t").exception("failed")
+    line = _line(obskit_logs)
+    asgi.assert_no_secret("a log line", line)
+    assert "Authorization: [REDACTED], retrying" in orjson.loads(line)["error"]["message"]
+
+
+def test_redacting_twice_changes_nothing() -> None:
+    """_redact: the router redacts what the middleware already redacted; "[REDACTED]]" came out."""
+    text = f"password={S} Authorization: Bearer {S} token: {S} postgres://u:{S}@db/x"
+    once = redact_text(text)
+    assert redact_text(once) == once
+    assert hs.SECRET_MARK not in once
+
+
+def test_debug_bodies_mask_secrets_in_the_message(obskit_logs: LogRecords, run: Any, stream: io.BytesIO) -> None:
+    """_middleware: debug=True put the exception message in the 500 body unredacted."""
+    configure(stream)
+    ex = run(
+        asgi.call(asgi.make_app(asgi.Script(error_message=f"login failed password={S}"), debug=True), path="/unknown")
+    )
+    asgi.check_response(ex)
+    assert orjson.loads(ex.body)["debug"]["message"].endswith("password=[REDACTED]")
+    asgi.assert_no_secret("the response", ex.raw())
+
+
+def test_an_alert_title_cut_at_200_characters_holds_no_part_of_a_credential(
+    obskit_logs: LogRecords, obskit_alerts: list[dict[str, Any]], run: Any, stream: io.BytesIO
+) -> None:
+    """_middleware._alert: the title was cut to 200 characters before redaction, so a credential cut to
+    fewer than six characters no longer matched and its start reached the alert."""
+    router = AlertRouter([])
+    configure(stream, alerts=router)
+    script = asgi.Script()
+    prefix = "x" * (200 - len("tests.reliability.hostile_asgi.HostileError0: ") - len(" Bearer ") - 4)
+    script.error_message = f"{prefix} Bearer {S}"
+    run(asgi.call(asgi.make_app(script), path="/unknown"))
+    assert router.close(timeout=10.0)
+    [alert] = obskit_alerts
+    asgi.assert_no_secret("an alert", orjson.dumps(alert))
+
+
+def test_a_framework_error_detail_is_masked_in_the_log(obskit_logs: LogRecords, run: Any, stream: io.BytesIO) -> None:
+    """_middleware: an HTTPException's detail reached error.message of the record unredacted."""
+    configure(stream)
+
+    async def forbidden(request: Any) -> Any:
+        raise HTTPException(403, f"signature mismatch, token={S}")
+
+    app = obskit.ObskitMiddleware(Starlette(routes=[StarletteRoute("/f", forbidden)]))
+    ex = run(asgi.call(app, path="/f"))
+    assert ex.status == 403  # the client still gets the detail the app chose to send
+    [record] = obskit_logs
+    assert record["error"]["message"] == "signature mismatch, token=[REDACTED]"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("http", 1), ("request_id", 5), ("truncated", "yes"), ("logger", 7), ("http", {"a": 1})]
+)
+def test_a_field_named_like_a_record_field_keeps_the_record_valid(
+    key: str, value: Any, obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    """_processors: http/request_id/truncated (and a non-str logger) made the record invalid."""
+    configure(stream)
+    obskit.get_logger().info("m", **{key: value})
+    logging.getLogger("std").info("m", extra={key: value})
+    for record in asgi.check_lines(obskit_logs.lines):
+        assert record[f"{key}_"] == value
+
+
+def test_a_field_named_like_a_record_field_with_the_right_type_is_kept(
+    obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    configure(stream)
+    obskit.get_logger().info("m", request_id="job-7", logger="worker")
+    [record] = asgi.check_lines(obskit_logs.lines)
+    assert (record["request_id"], record["logger"]) == ("job-7", "worker")
+
+
+@dataclasses.dataclass
+class _Creds:
+    user: str
+    password: str
+
+
+class _Pair(NamedTuple):
+    name: str
+    api_key: str
+
+
+class _Dict(dict):  # type: ignore[type-arg]
+    pass
+
+
+class _List(list):  # type: ignore[type-arg]
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        collections.OrderedDict(password=S),
+        collections.defaultdict(list, {"password": S}),
+        _Dict(password=S),
+        types.MappingProxyType({"password": S}),
+        _Creds("ada", S),
+        _Pair("ada", S),
+        types.SimpleNamespace(token=S),
+        {b"password": S},
+        _List([{"api_key": S}]),
+        {"nested": [(1, {"secret": S})]},
+        {("password",): 1, "x": {"cookie": S}},
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_secret_keys_are_masked_in_every_container_shape(
+    value: Any, obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    """_processors: only plain dicts, lists and tuples were walked; the rest reached orjson (or repr)."""
+    configure(stream)
+    obskit.get_logger().info("m", value=value)
+    logging.getLogger("std").warning("m", extra={"value": value})
+    obskit.get_logger().info(value)  # as the message itself
+    asgi.check_lines(obskit_logs.lines)
+    for line in obskit_logs.lines:
+        asgi.assert_no_secret("a log line", line)
+
+
+def test_objects_rendered_by_repr_have_secrets_masked(obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    """_renderers._default: a repr or an exception message as a value went out as written."""
+    configure(stream)
+    obskit.get_logger().info("m", config=hs.Config(f"postgres://app:{S}@db/x"), failure=ValueError(f"token={S}"))
+    record = asgi.check_lines(obskit_logs.lines)[0]
+    assert record["config"] == "Config(dsn=[REDACTED])"
+    assert record["failure"] == "ValueError: token=[REDACTED]"
+
+
+@pytest.mark.parametrize("width", [2, 10, 50])
+def test_self_containing_and_shared_containers_log_quickly(
+    width: int, obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    """_processors: the walk had no cycle check, so a list holding itself ten times took 10**16 steps."""
+    configure(stream)
+    looped: list[Any] = []
+    looped.extend([looped] * width)
+    shared: Any = [0]
+    for _ in range(40):
+        shared = [shared] * width
+    began = time.perf_counter()
+    obskit.get_logger().info("m", looped=looped)
+    obskit.get_logger().info(looped)
+    obskit.get_logger().info("m", shared=shared)  # width ** 40 members once expanded
+    assert time.perf_counter() - began < 1.0
+    first, second, _third = asgi.check_lines(obskit_logs.lines)
+    assert first["looped"][0] == "[recursive]"
+    assert "[recursive]" in second["message"]
+
+
+@pytest.mark.parametrize("max_bytes", [256, 1024, 65536])
+def test_a_shrunk_record_fits_max_record_bytes(max_bytes: int, obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    """_renderers._shrink: kept 1/4 of the bound in characters, up to six bytes each, and names whole."""
+    configure(stream, max_record_bytes=max_bytes)
+    logging.getLogger("y" * 100_000).info("long logger name")
+    obskit.get_logger("\x1b" * 50_000).error("\x00" * 60_000, detail="\x07" * 60_000)
+    try:
+        raise ValueError("\x1b" * 60_000)
+    except ValueError:
+        obskit.get_logger("z").exception("\x01" * 60_000)
+    assert len(asgi.check_lines(obskit_logs.lines, max_bytes)) == 3
+
+
+def test_console_escapes_line_separators_and_bidi_controls(obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    """_renderers: U+2028/U+2029 (a new line to some viewers) and bidi overrides reached the terminal."""
+    configure(stream, format="console")
+    obskit.get_logger("t").info("a\u2028b\u2029c", user="\u202egnp.exe")
+    check_console(obskit_logs.lines)
+    assert b"a\\u2028b\\u2029c" in stream.getvalue()
+    assert b"user=\\u202egnp.exe" in stream.getvalue()
+
+
+@pytest.mark.parametrize(("pad", "limit"), [(8180, 8192), (4084, 4096)])
+def test_a_credential_at_the_truncation_point_is_masked_whole(
+    pad: int, limit: int, obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    """_processors: messages were cut before redaction; 'Bearer Zq7X' cut to four characters matched no
+    pattern, so the start of the credential stayed in the line."""
+    configure(stream)
+    text = "x" * pad + " Bearer " + S
+    assert len(text[:limit].rpartition(" ")[2]) < 6  # the cut leaves fewer characters than Bearer needs
+    obskit.get_logger("t").info(text)
+    try:
+        raise ValueError(text)
+    except ValueError:
+        obskit.get_logger("t").exception("failed")
+    for line in obskit_logs.lines:
+        asgi.assert_no_secret("a log line", line)
