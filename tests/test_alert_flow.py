@@ -175,3 +175,26 @@ async def test_lifespan_shutdown_flushes_alerts(receiver: Receiver) -> None:
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert len(receiver.requests) == 1
     r.close(timeout=1.0)
+
+
+def test_shutdown_reports_the_count_of_a_window_still_open(receiver: Receiver) -> None:
+    r = AlertRouter([Route([Webhook(receiver.url + "/hook")])], dedup_window=300.0)
+    r.bind("checkout", None)
+    fields: dict[str, Any] = {
+        "fingerprint": "0123456789abcdef",
+        "error_type": "ZeroDivisionError",
+        "error_message": "division by zero",
+        "severity": "critical",
+        "title": "ZeroDivisionError: division by zero",
+        "trace_id": None,
+        "method": "GET",
+        "path": "/boom",
+    }
+    r.capture(**fields)
+    deadline = time.monotonic() + 10
+    while not receiver.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for _ in range(99):
+        r.capture(**fields)
+    assert r.close(timeout=5.0)
+    assert [req.json()["count"] for req in receiver.requests] == [1, 100]

@@ -1096,6 +1096,12 @@ class AlertRouter:
             handle.cancel()
             del self._pending_first[entry]
             self._route_first(entry, exc)
+        # Windows still open with occurrences not reported yet: send their follow-up now, or the counts
+        # die with the process (a deploy restarts it inside a window far more often than not).
+        with self._lock:
+            due = [(e, e.gen) for e in self._table.values() if e.open and e.count > e.reported]
+        for entry, gen in due:
+            self._window_end(entry, gen)
         ok = await self._flush(timeout)
         # A spool write in flight runs on a worker thread that cancellation cannot stop: let it land.
         for _ in range(400):  # at most ~2 s

@@ -489,11 +489,6 @@ def test_error_storm(on_cpu1: None) -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.xfail(
-    strict=True,
-    reason="obskit defect (reported): AlertRouter.aclose() never reports the occurrences counted in a dedup "
-    "window still open at shutdown; remove this marker with the fix",
-)
 def test_shutdown_reports_what_open_windows_counted(on_cpu1: None) -> None:
     """A bug alerted once, then repeated N times inside its (300 s) window, then the server stops (SIGTERM,
     as on every deploy): the receiver must learn the bug's total count, not just its first occurrence."""
