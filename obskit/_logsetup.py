@@ -12,31 +12,33 @@ should see each line at once (a crash right after a log call keeps the line; a t
 * streams without a descriptor (``io.StringIO``, pytest's capture), regular files and ``/dev/null`` are
   written synchronously, as they are given: they do not block on a reader;
 * a descriptor that can block (a pipe, as under Docker, Kubernetes or ``| tee``; a socket, as under
-  systemd; a terminal) is written through a private non-blocking twin: ``/proc/self/fd/N`` reopened with
-  ``O_NONBLOCK`` for pipes and terminals, ``send(MSG_DONTWAIT)`` for sockets. Setting ``O_NONBLOCK`` on
-  the shared descriptor itself would make the application's own ``print()``, and every other process
-  sharing the pipe, fail with ``EAGAIN`` (the Node.js stdout problem), so it is never touched.
-  A line the twin cannot take at once (the reader is behind and the pipe is full) goes, with every line
-  after it, to a bounded in-memory backlog (:attr:`Sink.max_buffer_bytes`) that one writer thread
-  drains when ``poll`` says the descriptor is writable, so order is kept and the thread never spins. It
-  writes whole lines, batched up to ``PIPE_BUF`` bytes, so each write stays atomic and the lines of
-  other processes sharing the pipe (``uvicorn --workers``) never land inside one of ours. When the
-  backlog is full, new lines are dropped and counted (:attr:`Sink.dropped`); the first drop is reported
-  once on stderr. ``sink.flush(timeout)`` waits for the backlog; ``sink.drain(timeout)`` waits, then
-  gives up on what is left (counted, reported once): an ``atexit`` hook runs it
-  (:data:`EXIT_FLUSH_SECONDS`), and so should lifespan shutdown, since uvicorn re-raises SIGTERM after
-  its graceful shutdown and a process killed by it never runs ``atexit`` hooks.
-  Without ``/proc/self/fd`` (macOS, Windows) pipes and terminals are written synchronously as before.
+  systemd; a terminal) is asked first: ``poll`` with a zero timeout, then ``os.write`` of at most
+  ``PIPE_BUF`` bytes, which a pipe with room for one more page takes whole without blocking (a longer
+  record goes in ``PIPE_BUF`` pieces, each asked for). A line the descriptor cannot take now (the reader
+  is behind, the pipe is full) goes, with every line after it, to a bounded in-memory backlog
+  (:attr:`Sink.max_buffer_bytes`) that one writer thread drains as ``poll`` reports room, so order is
+  kept and the thread never spins. It writes whole lines batched up to ``PIPE_BUF`` bytes, so each write
+  stays atomic and the lines of other processes sharing the pipe (``uvicorn --workers``) never land
+  inside one of ours. When the backlog is full, new lines are dropped and counted
+  (:attr:`Sink.dropped`); the first drop is reported once on stderr. ``sink.flush(timeout)`` waits for
+  the backlog; ``sink.drain(timeout)`` waits, then gives up on what is left (counted, reported once):
+  an ``atexit`` hook runs it (:data:`EXIT_FLUSH_SECONDS`), and so should lifespan shutdown, since
+  uvicorn re-raises SIGTERM after its graceful shutdown and a process killed by it never runs ``atexit``
+  hooks.
 
-  Rejected: a writer thread for every line (a line logged just before a crash would be lost, tests
-  reading the stream right after a call would race, and each line would pay a thread hand-off), and
-  ``O_NONBLOCK`` on the shared descriptor (see above).
+  Rejected: ``O_NONBLOCK`` on the descriptor (it is shared: the application's own ``print()`` and every
+  other process writing to the pipe would fail with ``EAGAIN``, the Node.js stdout problem); a private
+  non-blocking twin (``/proc/self/fd/N`` reopened) keeps the pipe open after the application closes the
+  stream, so its reader never sees EOF; a writer thread for every line (a line logged just before a
+  crash would be lost, tests reading the stream right after a call would race, and each line would pay
+  a thread hand-off). Known limits: another process filling the pipe between our ``poll`` and our
+  ``write`` can still block that one write until its reader frees a page; bytes the application left in
+  ``sys.stdout``'s own buffer are not flushed ahead of our lines.
 
-The descriptor behind a stream object is resolved when obskit first writes to that object, and again in
-a forked child; a later ``dup2`` onto it, without a new stream object, is not followed. Failures
-(closed stream, ``BrokenPipeError``, any exception from ``write``) are counted in :attr:`Sink.failures`
-and reported once; they never reach the caller. ``captures`` (the ``obskit_logs`` fixture) see every
-line synchronously, before any of this.
+The descriptor is looked up when obskit first writes to a stream object, and again in a forked child.
+Failures (closed stream, ``BrokenPipeError``, any exception from ``write``) are counted in
+:attr:`Sink.failures` and reported once; they never reach the caller. ``captures`` (the ``obskit_logs``
+fixture) see every line synchronously, before any of this.
 """
 
 from __future__ import annotations
@@ -44,16 +46,15 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
+import errno
 import io
 import logging
 import os
 import select
-import socket
 import stat
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import structlog
@@ -62,7 +63,7 @@ from obskit._processors import _LEVEL_OF_METHOD, LEVEL_NUMBERS, Processor
 from obskit._renderers import render_console, render_json, safe_repr, safe_str
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from obskit._config import Settings
 
@@ -75,8 +76,7 @@ _BINARY = (io.RawIOBase, io.BufferedIOBase)
 BUFFER_BYTES = 4 * 1024 * 1024  # backlog bound while the stream does not accept writes
 EXIT_FLUSH_SECONDS = 2.0  # how long interpreter exit waits for a backlog to drain
 RETIRE_SECONDS = 1.0  # how long a replaced stream's backlog may still drain
-_CHUNK = getattr(select, "PIPE_BUF", 512)  # the writer thread batches lines up to this size
-_PROC_FD = "/proc/self/fd"
+_CHUNK = getattr(select, "PIPE_BUF", 512)  # the largest write a pipe takes atomically
 
 
 def _report(text: str, *, wait: float = 0.0) -> None:
@@ -111,184 +111,210 @@ def _report(text: str, *, wait: float = 0.0) -> None:
         pass
 
 
-def _twin(stream: Any) -> tuple[Callable[[bytes], int], int, Callable[[], None]] | None:
-    """A non-blocking way to write to ``stream``'s descriptor: ``(send, fd to poll, close)``, or None.
-
-    None means the stream is written synchronously: no descriptor, a descriptor that does not block on
-    a reader (regular file, ``/dev/null``), or no way to get a private non-blocking handle.
-    """
-    if not isinstance(stream, io.IOBase):  # a custom object: written as it is given
-        return None
+def _blocking_fd(stream: Any) -> int | None:
+    """The descriptor of ``stream`` if writing to it can block on a reader (pipe, socket, terminal)."""
+    if not isinstance(stream, io.IOBase) or not hasattr(select, "poll"):
+        return None  # a custom object (written as it is given), or no poll (Windows)
     try:
         fd = stream.fileno()
         mode = os.fstat(fd).st_mode
     except (OSError, ValueError):  # io.UnsupportedOperation is both
         return None
-    if stat.S_ISSOCK(mode):
-        sock = socket.socket(fileno=os.dup(fd))
-        flags = socket.MSG_DONTWAIT | getattr(socket, "MSG_NOSIGNAL", 0)
-
-        def send_sock(data: bytes) -> int:
-            return sock.send(data, flags)
-
-        return send_sock, sock.fileno(), sock.close
-    if not (stat.S_ISFIFO(mode) or (stat.S_ISCHR(mode) and os.isatty(fd))) or not Path(_PROC_FD).is_dir():
-        return None
-    try:
-        # A new open file description of the same pipe or terminal: O_NONBLOCK here is ours alone.
-        own = os.open(f"{_PROC_FD}/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except OSError:
-        return None
-
-    def send_fd(data: bytes) -> int:
-        return os.write(own, data)
-
-    def close_fd() -> None:
-        with contextlib.suppress(OSError):
-            os.close(own)
-
-    return send_fd, own, close_fd
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or (stat.S_ISCHR(mode) and os.isatty(fd)):
+        return fd
+    return None
 
 
-def _lines(chunks: collections.deque[bytes]) -> int:
+def _lines(chunks: Iterable[bytes]) -> int:
     return sum(c.count(b"\n") for c in chunks)
+
+
+_ROOM = select.POLLOUT | select.POLLERR | select.POLLHUP if hasattr(select, "poll") else 0
+_NOWAIT = hasattr(os, "pwritev") and hasattr(os, "RWF_NOWAIT")
 
 
 class _Channel:
     """A descriptor that may block, written without blocking the caller (see the module docstring)."""
 
-    def __init__(
-        self, sink: Sink, stream: io.IOBase, send: Callable[[bytes], int], fd: int, close: Callable[[], None]
-    ) -> None:
+    def __init__(self, sink: Sink, stream: io.IOBase, fd: int) -> None:
         self.sink = sink
         self.stream = stream
-        self.send = send
         self.fd = fd
-        self._close = close
+        self._poll = select.poll()
+        self._poll.register(fd, select.POLLOUT)
         self.backlog: collections.deque[bytes] = collections.deque()
-        self.pending = 0  # bytes in the backlog
-        self.cond = threading.Condition(threading.Lock())
+        self.pending = 0  # bytes deferred and not written yet
+        self.writing = False  # the writer thread holds a chunk: callers queue behind it
+        self.lock = threading.Lock()  # a bare lock on the hot path; a Condition's with-block costs more
+        self.cond = threading.Condition(self.lock)
+        self.nowait = _NOWAIT  # until the kernel says RWF_NOWAIT is not supported for this file
+        # A pipe takes a write of at most PIPE_BUF bytes whole or not at all: no lock needed for those.
+        self.atomic = self.nowait and stat.S_ISFIFO(os.fstat(fd).st_mode)
+        self.direct = True  # nothing deferred, no chunk out, not retired: a caller may write at once
         self.thread: threading.Thread | None = None
         self.retire_at: float | None = None
-        self.closed = False
+        # Set once shutdown gave up on the backlog: a line that cannot be written at once after that is
+        # dropped and counted at once, since nothing will run to write it later.
+        self.gave_up = False
+
+    def _room(self, timeout_ms: int) -> bool:
+        # POLLERR/POLLHUP count as room: the write then raises (EPIPE, EIO) and the failure is counted.
+        return any(events & _ROOM for _, events in self._poll.poll(timeout_ms))
 
     def write(self, line: bytes) -> bool:
         """Write or defer ``line``; False if this channel was retired meanwhile (the caller re-plans)."""
         if self.stream.closed:
             raise ValueError("I/O operation on closed file")
-        with self.cond:
+        if self.direct and self.atomic and len(line) <= _CHUNK:
+            # The usual record to a pipe that keeps up: one system call, no lock (the write is all or
+            # nothing; a line that has to wait takes the locked path, and every later line follows it).
+            try:
+                os.pwritev(self.fd, (line,), -1, os.RWF_NOWAIT)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self.atomic = self.nowait = False
+            else:
+                return True
+        with self.lock:
             if self.retire_at is not None:
                 return False
-            if self.backlog:  # behind a deferred line: keep the order
+            if self.backlog or self.writing:  # behind deferred lines: keep the order
                 self._defer(line, whole=True)
                 return True
-            try:
-                n = self.send(line)
-            except BlockingIOError:
-                n = 0
-            if n < len(line):
-                # A partial write left half a record in the stream: its rest must follow, bound or not.
-                self._defer(line[n:] if n else line, whole=n == 0)
+            if self.nowait:
+                # One system call that writes, or says it would block (Linux >= 6.4 pipes, sockets).
+                try:
+                    n = os.pwritev(self.fd, (line,), -1, os.RWF_NOWAIT)
+                except BlockingIOError:
+                    n = 0  # full, or only the pipe's lock was busy: ask poll below
+                except OSError as exc:
+                    if exc.errno != errno.EOPNOTSUPP:
+                        raise
+                    self.nowait = False
+                    n = 0
+                else:
+                    if n < len(line):  # part of a long record fitted: the rest must follow
+                        self._defer(line[n:], whole=False)
+                    return True
+            if len(line) <= _CHUNK:  # poll, then one write that cannot block: room for PIPE_BUF
+                if self._room(0):
+                    n = os.write(self.fd, line)
+                    if n < len(line):  # a socket may take part of it
+                        self._defer(line[n:], whole=False)
+                else:
+                    self._defer(line, whole=True)
+                return True
+            view = memoryview(line)
+            while view:
+                if not self._room(0):
+                    # What was written of this record must be followed by the rest, bound or not.
+                    self._defer(bytes(view), whole=len(view) == len(line))
+                    return True
+                view = view[os.write(self.fd, view[:_CHUNK]) :]
             return True
 
     def _defer(self, data: bytes, *, whole: bool) -> None:
-        if whole and self.pending + len(data) > self.sink.max_buffer_bytes:
+        if self.gave_up or (whole and self.pending + len(data) > self.sink.max_buffer_bytes):
             self.sink.dropped_lines(1)
             return
         self.backlog.append(data)
         self.pending += len(data)
+        self.direct = False
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="obskit-log-writer", daemon=True)
             self.thread.start()
         else:
             self.cond.notify_all()
 
+    def _take(self) -> bytes:
+        """Under the lock: the next write, whole lines up to PIPE_BUF bytes (atomic), or a piece of a
+        longer record."""
+        first = self.backlog.popleft()
+        if len(first) > _CHUNK:
+            self.backlog.appendleft(first[_CHUNK:])
+            return first[:_CHUNK]
+        parts = [first]
+        size = len(first)
+        while self.backlog and size + len(self.backlog[0]) <= _CHUNK:
+            part = self.backlog.popleft()
+            parts.append(part)
+            size += len(part)
+        return b"".join(parts) if len(parts) > 1 else first
+
     def _run(self) -> None:
-        poller = select.poll()
-        poller.register(self.fd, select.POLLOUT)
         while True:
-            with self.cond:
+            with self.lock:
                 while not self.backlog and self.retire_at is None:
+                    self.writing = False
+                    self.direct = True
+                    self.cond.notify_all()  # flush() waiters
                     self.cond.wait()
                 if self.retire_at is not None and (not self.backlog or time.monotonic() >= self.retire_at):
                     self._give_up()
                     return
+                self.writing = True
+                chunk = self._take()
+            # Outside the lock, so callers only ever queue behind us, never wait for the reader.
             try:
-                ready = poller.poll(1000)  # wakes once a second at most, to notice retirement
-            except OSError:  # pragma: no cover - the descriptor went away under us
-                ready = [(self.fd, select.POLLERR)]
-            if not ready:
-                continue
-            with self.cond:
-                progressed = self._drain_some()
-            if not progressed:
-                time.sleep(0.01)  # writable by poll but not by write: never spin
-
-    def _drain_some(self) -> bool:
-        """Under the lock: write as much of the backlog as the descriptor takes now."""
-        progressed = False
-        while self.backlog:
-            # Whole lines, at most PIPE_BUF bytes per write when they fit: such a write is atomic, so the
-            # lines of other processes sharing the pipe (uvicorn --workers) never land inside ours.
-            parts = [self.backlog.popleft()]
-            size = len(parts[0])
-            while self.backlog and size + len(self.backlog[0]) <= _CHUNK:
-                part = self.backlog.popleft()
-                parts.append(part)
-                size += len(part)
-            data = b"".join(parts) if len(parts) > 1 else parts[0]
-            try:
-                n = self.send(data)
-            except BlockingIOError:
-                n = 0
-            except Exception as exc:  # the reader went away (EPIPE) or worse: count, go on
-                self.backlog.appendleft(data)
-                failed = _lines(self.backlog)
-                self.backlog.clear()
-                self.pending = 0
-                self.cond.notify_all()
+                written = os.write(self.fd, chunk) if self._room(1000) else 0
+            except Exception as exc:  # the reader went away (EPIPE) or worse: count every line, go on
+                with self.lock:
+                    self.backlog.appendleft(chunk)
+                    failed = _lines(self.backlog)
+                    self.backlog.clear()
+                    self.pending = 0
                 self.sink.failed(exc, failed)
-                return True
-            self.pending -= n
-            progressed = progressed or n > 0
-            if n < len(data):
-                self.backlog.appendleft(data[n:])
-                break
-        if not self.backlog:
-            self.cond.notify_all()
-        return progressed
+                continue
+            with self.lock:
+                self.pending = max(0, self.pending - written)  # give_up() may have zeroed it
+                if written < len(chunk):
+                    if self.gave_up:  # shutdown gave up while this chunk was out: it is lost, count it
+                        self.sink.dropped_lines(_lines([chunk[written:]]))
+                    else:
+                        self.backlog.appendleft(chunk[written:])
+            if not written:
+                time.sleep(0.01)  # no room within a second, or room by poll but not by write: never spin
 
     def _give_up(self) -> None:
-        """Under the lock: drop what is left (counted) and release the descriptor, once."""
+        """Under the lock: drop what is left (counted)."""
         left = _lines(self.backlog)
         self.backlog.clear()
         self.pending = 0
+        self.writing = False
         self.cond.notify_all()
         if left:
             self.sink.dropped_lines(left)
-        self.close_fd()
-
-    def close_fd(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self._close()
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        with self.cond:
-            while self.backlog:
+        with self.lock:
+            while self.backlog or self.writing:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self.cond.wait(left)
         return True
 
+    def give_up(self) -> int:
+        """Drop the backlog now (counted by the caller); the chunk being written, if any, still lands."""
+        with self.lock:
+            left = _lines(self.backlog)
+            self.backlog.clear()
+            self.pending = 0
+            self.gave_up = True
+            self.cond.notify_all()
+        return left
+
     def retire(self, seconds: float) -> None:
-        """Stop taking lines: the writer drains what is pending for at most ``seconds``, then closes."""
-        with self.cond:
+        """Stop taking lines: the writer drains what is pending for at most ``seconds``, then stops."""
+        with self.lock:
             if self.retire_at is not None:
                 return
             self.retire_at = time.monotonic() + seconds
+            self.direct = False
             if self.thread is None:
                 self._give_up()
             else:
@@ -332,10 +358,10 @@ class Sink:
             if not isinstance(out, _BINARY):
                 out = None
             try:
-                twin = _twin(stream)
+                fd = _blocking_fd(stream)
+                chan = _Channel(self, stream, fd) if fd is not None else None
             except Exception:  # any surprise: write synchronously, as before
-                twin = None
-            chan = _Channel(self, stream, *twin) if twin is not None else None
+                chan = None
             self._route = route = (stream, out, chan)
         if old is not None:
             old.retire(RETIRE_SECONDS)
@@ -411,11 +437,7 @@ class Sink:
         chan = self._route[2]
         if chan is None or chan.flush(timeout):
             return 0
-        with chan.cond:  # give up on what is left, so a second call (or a later hook) does not wait again
-            left = _lines(chan.backlog)
-            chan.backlog.clear()
-            chan.pending = 0
-            chan.cond.notify_all()
+        left = chan.give_up()  # so that a second call (or a later hook) does not wait again
         if left:
             self.dropped += left
             _report(f"obskit: {left} log lines were still waiting for the stream at exit and are lost\n", wait=0.5)
@@ -426,14 +448,10 @@ class Sink:
 
     def after_fork_in_child(self) -> None:
         # The parent's writer thread does not exist here and its lock may have been held at fork: start
-        # over. The parent still writes its own backlog; our copy of the descriptor is closed.
-        chan = self._route[2]
+        # over (the parent still writes its own backlog).
         self._lock = threading.Lock()
         self._plan_lock = threading.Lock()
         self._route = _UNPLANNED
-        if chan is not None:
-            chan.closed = True
-            chan._close()  # bypass its (possibly held) lock
 
 
 sink = Sink()

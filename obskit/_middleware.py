@@ -118,6 +118,9 @@ class ObskitMiddleware:
         async def send_wrapper(message: Message) -> None:
             if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
                 await _flush_alerts(self._flush_timeout)
+                # uvicorn re-raises SIGTERM after shutdown, so atexit never runs: drain the log backlog of
+                # a slow stream here, within the timeout, and count what is given up.
+                await asyncio.to_thread(_logsetup.sink.drain, self._flush_timeout)
             await send(message)
 
         await self.app(scope, receive_wrapper, send_wrapper)
