@@ -144,7 +144,8 @@ class _Channel:
         self._poll.register(fd, select.POLLOUT)
         self.backlog: collections.deque[bytes] = collections.deque()
         self.pending = 0  # bytes deferred and not written yet
-        self.writing = False  # the writer thread holds a chunk: callers queue behind it
+        self.writing = False  # the writer thread is busy: callers queue behind it
+        self.inflight: bytes | None = None  # the chunk the writer took and is waiting to write
         self.lock = threading.Lock()  # a bare lock on the hot path; a Condition's with-block costs more
         self.cond = threading.Condition(self.lock)
         self.nowait = _NOWAIT  # until the kernel says RWF_NOWAIT is not supported for this file
@@ -256,31 +257,51 @@ class _Channel:
                     self._give_up()
                     return
                 self.writing = True
-                chunk = self._take()
-            # Outside the lock, so callers only ever queue behind us, never wait for the reader.
-            try:
-                written = os.write(self.fd, chunk) if self._room(1000) else 0
-            except Exception as exc:  # the reader went away (EPIPE) or worse: count every line, go on
-                with self.lock:
+                self.inflight = chunk = self._take()
+            # Wait for room outside the lock, so callers only ever queue behind us, never wait for the
+            # reader; write under it, so give_up() either counts this chunk or sees it written, never both.
+            room = self._room(1000)
+            written = 0
+            with self.lock:
+                if self.inflight is None:  # given up (and counted) meanwhile
+                    continue
+                self.inflight = None
+                try:
+                    if room:  # at most PIPE_BUF bytes with room for them: this write does not block
+                        written = self._write_now(chunk)
+                except Exception as exc:  # the reader went away (EPIPE) or worse: count every line, go on
                     self.backlog.appendleft(chunk)
                     failed = _lines(self.backlog)
                     self.backlog.clear()
                     self.pending = 0
-                self.sink.failed(exc, failed)
-                continue
-            with self.lock:
-                self.pending = max(0, self.pending - written)  # give_up() may have zeroed it
+                    self.sink.failed(exc, failed)
+                    continue
+                self.pending = max(0, self.pending - written)
                 if written < len(chunk):
-                    if self.gave_up:  # shutdown gave up while this chunk was out: it is lost, count it
-                        self.sink.dropped_lines(_lines([chunk[written:]]))
+                    if self.gave_up:  # shutdown gave up on the backlog: nothing will write the rest
+                        self.sink.dropped_lines(chunk[written:].count(b"\n"))
                     else:
                         self.backlog.appendleft(chunk[written:])
             if not written:
                 time.sleep(0.01)  # no room within a second, or room by poll but not by write: never spin
 
+    def _write_now(self, data: bytes) -> int:
+        """One write that never blocks where the kernel can say so (RWF_NOWAIT): 0 if it would."""
+        if self.nowait:
+            try:
+                return os.pwritev(self.fd, (data,), -1, os.RWF_NOWAIT)
+            except BlockingIOError:
+                return 0
+            except OSError as exc:
+                if exc.errno != errno.EOPNOTSUPP:
+                    raise
+                self.nowait = self.atomic = False
+        return os.write(self.fd, data)
+
     def _give_up(self) -> None:
         """Under the lock: drop what is left (counted)."""
         left = _lines(self.backlog)
+        self.inflight = None
         self.backlog.clear()
         self.pending = 0
         self.writing = False
@@ -299,9 +320,12 @@ class _Channel:
         return True
 
     def give_up(self) -> int:
-        """Drop the backlog now (counted by the caller); the chunk being written, if any, still lands."""
+        """Drop the backlog now, and the chunk the writer is waiting to write (counted by the caller)."""
         with self.lock:
             left = _lines(self.backlog)
+            if self.inflight is not None:
+                left += self.inflight.count(b"\n")
+                self.inflight = None
             self.backlog.clear()
             self.pending = 0
             self.gave_up = True
