@@ -14,9 +14,9 @@ should see each line at once (a crash right after a log call keeps the line; a t
 * a descriptor that can block (a pipe, as under Docker, Kubernetes or ``| tee``; a socket, as under
   systemd; a terminal) is written with ``pwritev2(..., RWF_NOWAIT)``, one system call that writes or
   says it would block (sockets, and pipes on recent Linux: the kernel says which, at the first write);
-  a write of at most ``PIPE_BUF`` bytes to a pipe
-  is all or nothing, so that usual case takes no lock. Where the kernel does not support it (older
-  kernels, terminals, macOS) obskit asks ``poll`` with a zero timeout, then writes at most ``PIPE_BUF``
+  a write of at most ``PIPE_BUF`` bytes to a pipe is all or nothing, so that usual case takes no lock.
+  Where the kernel does not support it (older kernels, terminals, macOS) obskit asks ``poll`` with a
+  zero timeout, then writes at most ``PIPE_BUF``
   bytes, which a pipe with room for one more page takes whole without blocking (a longer record goes
   in ``PIPE_BUF`` pieces, each asked for). A line the descriptor cannot take now (the reader is behind,
   the pipe is full) goes, with every line after it, to a bounded in-memory backlog
