@@ -12,25 +12,23 @@ should see each line at once (a crash right after a log call keeps the line; a t
 * streams without a descriptor (``io.StringIO``, pytest's capture), regular files and ``/dev/null`` are
   written synchronously, as they are given: they do not block on a reader;
 * a descriptor that can block (a pipe, as under Docker, Kubernetes or ``| tee``; a socket, as under
-  systemd; a terminal) is written with ``pwritev2(..., RWF_NOWAIT)``, one system call that writes or
-  says it would block (sockets, and pipes on recent Linux: the kernel says which, at the first write);
-  a write of at most ``PIPE_BUF`` bytes to a pipe is all or nothing, so that usual case takes no lock.
-  Where the kernel does not support it (older kernels, terminals, macOS) obskit asks ``poll`` with a
-  zero timeout, then writes at most ``PIPE_BUF``
-  bytes, which a pipe with room for one more page takes whole without blocking (a longer record goes
-  in ``PIPE_BUF`` pieces, each asked for). A line the descriptor cannot take now (the reader is behind,
-  the pipe is full) goes, with every line after it, to a bounded in-memory backlog
-  (:attr:`Sink.max_buffer_bytes`) that one writer thread drains as ``poll`` reports room, so order is
-  kept and the thread never spins. It writes whole lines batched up to ``PIPE_BUF`` bytes, so each write
-  stays atomic and the lines of other processes sharing the pipe (``uvicorn --workers``) never land
-  inside one of ours. When the backlog is full, new lines are dropped and counted
-  (:attr:`Sink.dropped`); the first drop is reported once on stderr. A reader that stays slower than
-  the log rate for longer than the backlog lasts therefore loses lines (counted) where it used to slow
-  the application down. ``sink.flush(timeout)`` waits for the backlog; ``sink.drain(timeout)`` waits,
-  then gives up on what is left, the chunk the writer holds included (counted, reported once), so every
-  line is either written or counted: lifespan shutdown runs it (uvicorn re-raises SIGTERM after its
-  graceful shutdown, and a process killed by it never runs ``atexit`` hooks), and so does an ``atexit``
-  hook (:data:`EXIT_FLUSH_SECONDS`).
+  systemd; a terminal) is written with ``pwritev2(..., RWF_NOWAIT)``, one system call that writes or says
+  it would block (sockets, and pipes on recent Linux: the kernel says which, at the first write); a write
+  of at most ``PIPE_BUF`` bytes to a pipe is all or nothing, so that usual case takes no lock. Where the
+  kernel does not support it (older kernels, terminals, macOS) obskit asks ``poll`` with a zero timeout,
+  then writes at most ``PIPE_BUF`` bytes, which a pipe with room for one more page takes whole without
+  blocking (a longer record goes in ``PIPE_BUF`` pieces, each asked for). A line the descriptor cannot
+  take now (the reader is behind, the pipe is full) goes, with every line after it, to a bounded in-memory
+  backlog (:attr:`Sink.max_buffer_bytes`) that one writer thread drains as ``poll`` reports room, so order
+  is kept and the thread never spins. It writes whole lines batched up to ``PIPE_BUF`` bytes, so each
+  write stays atomic and the lines of other processes sharing the pipe (``uvicorn --workers``) never land
+  inside one of ours. When the backlog is full, new lines are dropped and counted (:attr:`Sink.dropped`);
+  the first drop is reported once on stderr. A reader that stays slower than the log rate for longer than
+  the backlog lasts therefore loses lines (counted) where it used to slow the application down.
+  ``sink.flush(timeout)`` waits for the backlog; ``sink.drain(timeout)`` waits, then gives up on what is
+  left, the chunk the writer holds included (counted, reported once), so every line is either written or
+  counted: lifespan shutdown runs it (uvicorn re-raises SIGTERM after its graceful shutdown, and a process
+  killed by it never runs ``atexit`` hooks), and so does an ``atexit`` hook (:data:`EXIT_FLUSH_SECONDS`).
 
   Rejected: ``O_NONBLOCK`` on the descriptor (it is shared: the application's own ``print()`` and every
   other process writing to the pipe would fail with ``EAGAIN``, the Node.js stdout problem); a private
