@@ -402,6 +402,7 @@ def check_against_model(receiver: Receiver, expected: Expected, stats: Any, hook
     assert len(delivered_keys) == len(set(delivered_keys))  # never twice under one key
     for name in ("delivered", "retried", "dropped_redirect", "dropped_permanent_error", "dropped_max_attempts"):
         assert stats[name] == expected.counters[name], name
+    assert stats["delivered"] + stats["dropped"] == len(expected.attempts)  # every alert accounted for
 
 
 SINGLE_FAULTS: dict[str, tuple[list[Action], int, int, dict[str, int]]] = {
