@@ -221,7 +221,7 @@ class Processor:
                 if t is str:
                     if len(value) > limit:
                         value = _truncate(value, limit)  # noqa: PLW2901
-                elif t is not int and t is not float and t is not bool and value is not None:
+                elif t is dict or t is list or t is tuple or (t not in _ATOMS and _shape(t)):
                     # Containers, and objects orjson renders field by field (dataclasses, dict subclasses):
                     # one walk per record for secret keys at any depth, cycles and size.
                     if walk is None:
@@ -248,6 +248,33 @@ def _may_quote_secret(message: str) -> bool:
 
 _MAX_DEPTH = 16
 _MORE = "[more items]"
+_ATOMS = frozenset((str, int, float, bool, type(None)))
+_LEAF, _MAPPING, _NAMED_TUPLE, _SEQUENCE, _DATACLASS, _NAMESPACE = range(6)
+_shapes: dict[type, int] = {}
+
+
+def _shape(t: type) -> int:
+    """How a value of type ``t`` is walked (0: not at all); decided once per type."""
+    shape = _shapes.get(t)
+    if shape is None:
+        try:
+            if issubclass(t, Mapping):
+                shape = _MAPPING
+            elif issubclass(t, tuple) and hasattr(t, "_asdict"):
+                shape = _NAMED_TUPLE
+            elif issubclass(t, (list, tuple, set, frozenset)):
+                shape = _SEQUENCE
+            elif dataclasses.is_dataclass(t):
+                shape = _DATACLASS
+            elif issubclass(t, types.SimpleNamespace):
+                shape = _NAMESPACE
+            else:
+                shape = _LEAF
+        except Exception:  # a metaclass that raises on inspection: rendered by the fallback
+            shape = _LEAF
+        if len(_shapes) < 4096:
+            _shapes[t] = shape
+    return shape
 
 
 class _Walk:
@@ -280,21 +307,22 @@ class _Walk:
             return self._container(value, depth, value, mapping=True)
         if t is list or t is tuple:
             return self._container(value, depth, value, mapping=False)
+        shape = _shape(t)
+        if not shape:
+            return value
         try:
-            if isinstance(value, Mapping):
+            if shape == _MAPPING:
                 return self._container(value, depth, dict(value.items()), mapping=True, keep=False)
-            if isinstance(value, tuple) and hasattr(value, "_asdict"):  # a named tuple: keep its field names
+            if shape == _NAMED_TUPLE:  # keep the field names
                 return self._container(value, depth, dict(value._asdict()), mapping=True, keep=False)
-            if isinstance(value, (list, tuple, set, frozenset)):
+            if shape == _SEQUENCE:
                 return self._container(value, depth, list(value), mapping=False, keep=False)
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            if shape == _DATACLASS:
                 fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
                 return self._container(value, depth, fields, mapping=True, keep=False)
-            if isinstance(value, types.SimpleNamespace):
-                return self._container(value, depth, dict(vars(value)), mapping=True, keep=False)
+            return self._container(value, depth, dict(vars(value)), mapping=True, keep=False)  # a namespace
         except Exception:  # one that cannot be enumerated is left to the renderer's fallback
             return value
-        return value
 
     def _secret_key(self, key: object) -> bool:
         if type(key) is str:

@@ -250,6 +250,8 @@ hostile_paths = st.one_of(
     ),
     long_text.map(lambda t: "/" + without_mark(t)),
     st.sampled_from(["", "*", "ok", "//ok", "/ok/", "/OK", "/ok\x00", "/ok%00", "/ok\r\nX-Injected: 1"]),
+    # lone surrogates: what a server that decodes with "surrogateescape" would hand over
+    st.sampled_from(["/caf\udce9", "/\ud800", "/ok/\udcff\udcfe"]),
 )
 
 hostile_queries = st.one_of(

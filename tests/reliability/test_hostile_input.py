@@ -460,7 +460,7 @@ def test_any_value_logs_as_exactly_one_bounded_valid_line(obskit_logs: LogRecord
     @given(
         event=events,
         fields=logger_fields(),
-        args=st.lists(hs.message_values, max_size=3),
+        args=st.lists(st.one_of(hs.message_values, hs.carrier_values), max_size=3),
         via=st.sampled_from(["structlog", "bind", "contextvars", "structlog-args", "stdlib", "stdlib-args"]),
         name=logger_names,
         max_bytes=st.sampled_from([256, 1024, 64 * 1024]),
@@ -884,5 +884,21 @@ def test_a_credential_at_the_truncation_point_is_masked_whole(
         raise ValueError(text)
     except ValueError:
         obskit.get_logger("t").exception("failed")
+    for line in obskit_logs.lines:
+        asgi.assert_no_secret("a log line", line)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "obskit/_logsetup.py formats %-style arguments with str() before the processor sees them, so a "
+        "container argument is never walked; on Python 3.11 an OrderedDict's repr lists ('password', …) "
+        "pairs that no text pattern reads as a key. Reported to the owner of _logsetup."
+    ),
+)
+def test_secret_keys_inside_percent_style_arguments_are_masked(obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    configure(stream)
+    obskit.get_logger("t").info("user %s", collections.OrderedDict(password=S))
+    logging.getLogger("std").info("user %s", collections.OrderedDict(password=S))
     for line in obskit_logs.lines:
         asgi.assert_no_secret("a log line", line)
