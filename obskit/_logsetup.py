@@ -643,6 +643,9 @@ def _make_method(name: str, number: int) -> Callable[..., Any]:
 
 
 def _interpolate(event: Any, args: tuple[Any, ...]) -> Any:
+    pipeline = state.pipeline
+    if pipeline is not None:
+        args = pipeline.processor.clean_args(args)
     try:
         if len(args) == 1 and isinstance(args[0], dict) and args[0]:
             return event % args[0]
@@ -732,7 +735,14 @@ class StdlibHandler(logging.Handler):
             return
         try:
             try:
-                message = record.getMessage()
+                args = record.args
+                if args:
+                    # Format with the containers' secret keys already masked (never mutate the record:
+                    # other handlers may hold it too).
+                    cleaned = self.pipeline.processor.clean_args(args)
+                    message = str(record.msg) % cleaned if cleaned is not args else record.getMessage()
+                else:
+                    message = record.getMessage()
             except Exception as exc:
                 message = f"{safe_str(record.msg)} [log arguments did not format: {safe_repr(exc)}]"
             # the caller's extra= keys, in the caller's order

@@ -48,6 +48,7 @@ RESERVED = frozenset(
 # Keys a caller may set when the value has the record's type for them; any other value is renamed too.
 _TYPED: dict[str, type] = {"logger": str, "request_id": str, "truncated": bool}
 _MAX_GROUP_MEMBERS = 20
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 # In a tuple: freezegun swaps every module attribute that *is* the real time_ns, not ones inside containers.
@@ -125,6 +126,17 @@ class Processor:
         if len(self._keys) < 8192:
             self._keys[key] = kind
         return kind
+
+    def clean_args(self, args: Any) -> Any:
+        """``%``-style arguments with their containers walked for secret keys, before str() flattens them."""
+        if type(args) is tuple:
+            if all(type(a) in _PLAIN for a in args):
+                return args
+            walk = _Walk(self._is_secret, self._limit, self._items)
+            return tuple(a if type(a) in _PLAIN else walk.clean(a, 0) for a in args)
+        if isinstance(args, Mapping):
+            return _Walk(self._is_secret, self._limit, self._items).clean(args, 0)
+        return args
 
     def http_record(self, level: str, message: str, http: dict[str, Any]) -> dict[str, Any]:
         """The middleware's per-request record: only obskit-built values, so no redaction walk."""
