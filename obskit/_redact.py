@@ -84,8 +84,11 @@ class Redactor:
             res.append(
                 re.compile(
                     rf"""(?i)(?<![\w.-])([\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:]\s{{0,8}})"""
-                    # a value that is already "[REDACTED]" is left alone: redacting twice changes nothing
-                    rf"""(?!\[REDACTED\])("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
+                    # a value that is already "[REDACTED]" is left alone: redacting twice changes nothing;
+                    # nor is a value that is itself the next key ("password= token: abc"), so that key's
+                    # own value is masked in turn
+                    rf"""(?!\[REDACTED\])(?!["']?[\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:](?:\s|$|["']))"""
+                    rf"""("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
                 )
             )
         return tuple(res)

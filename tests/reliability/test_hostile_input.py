@@ -763,6 +763,15 @@ def test_redacting_twice_changes_nothing() -> None:
     assert hs.SECRET_MARK not in once
 
 
+@pytest.mark.parametrize(
+    "text", [f"password= password: {S}", f'password= "token": "{S}"', f"api_key= token={S}", f"secret: token: {S}"]
+)
+def test_an_empty_value_does_not_swallow_the_next_key(text: str) -> None:
+    """_redact: "password= password: <s>" took the second key for the first one's value, and the secret
+    after it stayed (found by the exception-message property)."""
+    assert hs.SECRET_MARK not in redact_text(text)
+
+
 def test_debug_bodies_mask_secrets_in_the_message(obskit_logs: LogRecords, run: Any, stream: io.BytesIO) -> None:
     """_middleware: debug=True put the exception message in the 500 body unredacted."""
     configure(stream)
