@@ -83,12 +83,13 @@ class Redactor:
             # key=value, key: value, "key": "value" — the value up to a delimiter
             res.append(
                 re.compile(
-                    rf"""(?i)(?<![\w.-])([\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:]\s{{0,8}})"""
+                    rf"""(?i)(?<![\w.-])([\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}(?:\\{{0,2}}["'])?\s{{0,8}}[=:]\s{{0,8}})"""
                     # a value that is already "[REDACTED]" is left alone: redacting twice changes nothing;
                     # nor is a value that is itself the next key ("password= token: abc"), so that key's
                     # own value is masked in turn
                     rf"""(?!\[REDACTED\])(?!["']?[\w.-]{{0,64}}?(?:{alt})[\w.-]{{0,64}}["']?\s{{0,8}}[=:](?:\s|$|["']))"""
-                    rf"""("[^"]{{0,4096}}"|'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
+                    # (quotes may come backslash-escaped: a repr of a str holding both kinds of quote)
+                    rf"""(\\{{0,2}}"[^"]{{0,4096}}"|\\{{0,2}}'[^']{{0,4096}}'|[^\s,;&"'}}\]]{{1,4096}})"""
                 )
             )
         return tuple(res)

@@ -961,3 +961,30 @@ def test_secret_keys_inside_percent_style_arguments_are_masked(obskit_logs: LogR
     logging.getLogger("std").info("user %s", collections.OrderedDict(password=S))
     for line in obskit_logs.lines:
         asgi.assert_no_secret("a log line", line)
+
+
+def test_a_quoted_key_escaped_inside_a_repr_is_still_a_key(obskit_logs: LogRecords, stream: io.BytesIO) -> None:
+    """_redact: KeyError's message is the repr of its argument, which escapes the quotes of a dict written
+    inside it ({\\'password\\': \\'<s>\\'}); the patterns did not allow the backslash."""
+    configure(stream)
+    try:
+        raise RuntimeError("lookup failed") from KeyError(f"""{{'password': '{S}'}} "quoted" """)
+    except RuntimeError:
+        obskit.get_logger("t").exception("failed")
+    asgi.assert_no_secret("a log line", _line(obskit_logs))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "obskit/_logsetup.py StdlibHandler formats a non-str msg with str() (record.getMessage()) before the "
+        "processor sees it, so the container is never walked; on Python 3.11 an OrderedDict's repr lists "
+        "('password', …) pairs no text pattern reads as a key. Reported to the owner of _logsetup."
+    ),
+)
+def test_a_container_as_a_standard_library_message_has_its_secret_keys_masked(
+    obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    configure(stream)
+    logging.getLogger("std").info([collections.OrderedDict(password=S)])
+    asgi.assert_no_secret("a log line", _line(obskit_logs))
