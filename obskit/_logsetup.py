@@ -736,7 +736,11 @@ class StdlibHandler(logging.Handler):
         try:
             try:
                 args = record.args
-                if args:
+                if type(record.msg) is not str:
+                    # A container logged as the message itself: walk it before str() flattens it.
+                    msg = self.pipeline.processor.clean_args((record.msg,))[0]
+                    message = str(msg) % self.pipeline.processor.clean_args(args) if args else str(msg)
+                elif args:
                     # Format with the containers' secret keys already masked (never mutate the record:
                     # other handlers may hold it too).
                     cleaned = self.pipeline.processor.clean_args(args)

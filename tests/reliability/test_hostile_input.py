@@ -974,14 +974,6 @@ def test_a_quoted_key_escaped_inside_a_repr_is_still_a_key(obskit_logs: LogRecor
     asgi.assert_no_secret("a log line", _line(obskit_logs))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "obskit/_logsetup.py StdlibHandler formats a non-str msg with str() (record.getMessage()) before the "
-        "processor sees it, so the container is never walked; on Python 3.11 an OrderedDict's repr lists "
-        "('password', …) pairs no text pattern reads as a key. Reported to the owner of _logsetup."
-    ),
-)
 def test_a_container_as_a_standard_library_message_has_its_secret_keys_masked(
     obskit_logs: LogRecords, stream: io.BytesIO
 ) -> None:
