@@ -154,7 +154,7 @@ async def call(
     raw_path: bytes | None = None,
     query: bytes = b"",
     headers: Iterable[tuple[bytes, bytes]] = (),
-    client: tuple[str, int] = ("10.0.0.1", 40000),
+    client: tuple[str, int] | None = ("10.0.0.1", 40000),
 ) -> Exchange:
     scope = {
         "type": "http",
