@@ -639,7 +639,7 @@ def test_sigkill_with_alerts_in_the_spool_loses_none_across_a_restart(tmp_path: 
     env = {"FAULTS_HOOK_URL": url + "/hook", "FAULTS_SPOOL_DIR": str(tmp_path)}
     with run_app(env) as app:
         hit_bugs(app, bugs)
-        wait_until(lambda: len(spool_files(tmp_path)) == bugs, 10, f"{bugs} spool files")
+        wait_until(lambda: len(spool_files(tmp_path)) == bugs, 30, f"{bugs} spool files")
         assert app.signal(signal.SIGKILL) == -signal.SIGKILL
     events = spooled_events(tmp_path)
     ids = {e["id"] for e in events}
@@ -647,8 +647,8 @@ def test_sigkill_with_alerts_in_the_spool_loses_none_across_a_restart(tmp_path: 
     assert len({e["fingerprint"] for e in events}) == bugs
 
     with Receiver(port=port) as receiver, run_app(env) as app:
-        requests = receiver.wait_for(bugs, timeout=10)
-        wait_until(lambda: spool_files(tmp_path) == [], 5, "spool emptied")
+        requests = receiver.wait_for(bugs, timeout=30)
+        wait_until(lambda: spool_files(tmp_path) == [], 30, "spool emptied")
         stats = app.get("/stats").json()["alerts"]
         assert app.signal(signal.SIGTERM) in TERMINATED
         requests = receiver.settle()
