@@ -149,7 +149,7 @@ async def test_the_request_path_is_not_slowed_by_a_hanging_receiver(receiver: Re
         await hit(app, ["/ok"] * 200)
         quiet = time.perf_counter() - start
         start = time.perf_counter()
-        await hit(app, [f"/boom" for _ in range(100)] + ["/other"] * 100)
+        await hit(app, ["/boom" for _ in range(100)] + ["/other"] * 100)
         noisy = time.perf_counter() - start
         # error requests do more work than /ok (stack, problem body): a loose bound, the bench has figures
         assert noisy < quiet * 6 + 0.5
