@@ -317,8 +317,11 @@ class ObskitMiddleware:
             Classification(
                 known=known, status=status, code=code, title=title, level="warning" if known else "error", alert=False
             ),
-            # The detail goes to the client as the app wrote it; the log masks secrets like any message.
-            redact_text(detail) if detail else title,
+            # The detail goes to the client as the app wrote it; the log masks secrets like any message
+            # (the patterns only run on a detail that could hold one: not on every "Not Found").
+            (redact_text(detail) if "=" in detail or ":" in detail or "earer " in detail else detail)
+            if detail
+            else title,
         )
         keep = [(k, v) for k, v in held["headers"] if k not in (b"content-type", b"content-length")]
         req.started = True
