@@ -368,8 +368,9 @@ class ObskitMiddleware:
         fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
         if error is not None and c is not None:
+            type_name = _stack.type_name(error)
             level = c.level if c.known else "error"
-            message = f"{method} {path} {status} {_stack.type_name(error)}"
+            message = f"{method} {path} {status} {type_name}"
             fields["exc_info"] = error
             extra = getattr(error, "extra", None)
             if isinstance(error, KnownError) and isinstance(extra, dict):
@@ -377,8 +378,9 @@ class ObskitMiddleware:
                 for key, value in extra.items():
                     fields.setdefault(key, value)
             if _metrics.state.active:
-                _metrics.error(known=c.known, code=c.code if c.known else None, type_name=_stack.type_name(error))
-        elif synth is not None:
+                _metrics.error(known=c.known, code=c.code if c.known else None, type_name=type_name)
+        else:
+            assert synth is not None  # the plain request returned above
             sc, detail = synth
             level = sc.level
             message = f"{method} {path} {status} {sc.code}"
@@ -391,8 +393,6 @@ class ObskitMiddleware:
             }
             if _metrics.state.active:
                 _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
-        else:  # pragma: no cover - handled above
-            return
         _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http))
 
     def _http_fields(
