@@ -139,9 +139,7 @@ def configure(
         raise ValueError(f"format must be one of {', '.join(_FORMATS)}; got {fmt!r}")
     unknown = set(options) - set(_OPTIONS)
     if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_OPTIONS))}"
-        )
+        raise ValueError(f"unknown option(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(_OPTIONS))}")
     opts = _check_options(options)
     if isinstance(redact, str):
         raise TypeError("redact must be a list of key patterns, not a single string")

@@ -16,9 +16,7 @@ class TraceContext(NamedTuple):
     request_id: str | None = None
 
 
-_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar(
-    "obskit_trace_context", default=None
-)
+_current: contextvars.ContextVar[TraceContext | None] = contextvars.ContextVar("obskit_trace_context", default=None)
 
 
 def get_trace_context() -> TraceContext | None:

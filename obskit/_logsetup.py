@@ -754,9 +754,7 @@ class StdlibHandler(logging.Handler):
             if record.stack_info:
                 fields["stack_info"] = record.stack_info
             pipeline = self.pipeline
-            out = pipeline.processor.build(
-                _std_level(record.levelno), message, fields, record.exc_info, record.name
-            )
+            out = pipeline.processor.build(_std_level(record.levelno), message, fields, record.exc_info, record.name)
             line = pipeline.render(out)
         except Exception as exc:
             line = self.pipeline.render(

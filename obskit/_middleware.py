@@ -22,11 +22,13 @@ import orjson
 
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
 from obskit._errors import Classification, KnownError, _phrase, _status_code
-from obskit._processors import cached_classification, cached_fingerprint
+from obskit._processors import cached_classification, cached_fingerprint, timestamp
 from obskit._redact import redact_text
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
-    format_traceparent,
+    _ZERO_SPAN,
+    _ZERO_TRACE,
+    _getrandbits,
     new_span_id,
     new_trace_id,
     otel_mark_failed,
@@ -43,24 +45,28 @@ if TYPE_CHECKING:
 _HOLD_LIMIT = 64 * 1024  # error bodies larger than this are a user's own streamed content: pass them on
 _SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "error", "critical": "critical"}
 _internal = logging.getLogger("obskit")
+_new_tuple = tuple.__new__
+_WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
+_OURS = frozenset((b"traceparent", b"x-request-id"))
 
 
 class _Request:
-    """Per-request state shared between the send wrapper and the error handling."""
+    """Per-request state shared between the send wrapper and the error handling.
 
-    __slots__ = ("body", "forwarded", "held", "pending", "started", "status", "synth_error", "user_agent")
+    Defaults live on the class: creating one is then a bare object allocation on every request, and only
+    what a request changes gets an instance attribute.
+    """
 
-    def __init__(self) -> None:
-        self.status = 0
-        self.started = False  # http.response.start went out to the server
-        self.held: Message | None = None  # an error response's start, held until its body is complete
-        self.body = bytearray()
-        # A complete framework error response, sent (as a problem) only once the app has returned: a
-        # Starlette app wrapped directly sends its own 500 *and then* raises the exception.
-        self.pending: tuple[Message, bytes] | None = None
-        self.synth_error: tuple[Classification, str] | None = None  # a framework error response rewritten
-        self.user_agent: bytes | None = None
-        self.forwarded: bytes | None = None
+    status = 0
+    started = False  # http.response.start went out to the server
+    held: Message | None = None  # an error response's start, held until its body is complete
+    body: bytearray | None = None
+    # A complete framework error response, sent (as a problem) only once the app has returned: a
+    # Starlette app wrapped directly sends its own 500 *and then* raises the exception.
+    pending: tuple[Message, bytes] | None = None
+    synth_error: tuple[Classification, str] | None = None  # a framework error response rewritten
+    user_agent: bytes | None = None
+    forwarded: bytes | None = None
 
 
 class ObskitMiddleware:
@@ -140,16 +146,20 @@ class ObskitMiddleware:
         start = perf_counter()
         req = _Request()
         traceparent = request_id = None
-        for key, value in scope["headers"]:  # one pass over the headers for everything the request needs
-            if key == b"traceparent":
-                traceparent = value
-            elif key == b"x-request-id":
-                request_id = value
-            elif key == b"user-agent":
-                req.user_agent = value
-            elif key == b"x-forwarded-for":
-                req.forwarded = value
-
+        for key, value in scope["headers"]:  # one pass: a set lookup per header, the rest on the few hits
+            if key in _WANTED:
+                if key == b"user-agent":
+                    req.user_agent = value
+                elif key == b"traceparent":
+                    traceparent = value
+                elif key == b"x-request-id":
+                    request_id = value
+                else:
+                    req.forwarded = value
+        # One draw for a trace id and a span id: to_bytes().hex() is zero-padded lowercase hex and costs far
+        # less than formatting each id with f"{n:032x}".
+        ids = _getrandbits(192).to_bytes(24, "little").hex()
+        fresh = ids[:32]
         span = otel_span() if "opentelemetry.trace" in sys.modules else None
         if span is not None:
             sc = span.get_span_context()
@@ -162,24 +172,33 @@ class ObskitMiddleware:
                 # Only "sampled" is defined; W3C trace context: unknown flag bits are never passed on.
                 flags = "01" if flags[1] in "13579bdf" else "00"
             else:
-                trace_id, flags = new_trace_id(), "00"
-            span_id = new_span_id()
+                trace_id, flags = fresh, "00"
+            span_id = ids[32:]
+            if fresh == _ZERO_TRACE or span_id == _ZERO_SPAN:  # all-zero ids are invalid (p = 2**-64)
+                fresh, span_id = new_trace_id(), new_span_id()
+                trace_id = trace_id if parsed is not None else fresh
         rid = request_id.decode("latin-1") if request_id else ""
         if not rid or not valid_request_id(rid):
-            rid = new_trace_id()
-        token = _context._current.set(_context.TraceContext(trace_id, span_id, rid))
-        extra_headers = [
-            (b"traceparent", format_traceparent(trace_id, span_id, flags).encode()),
-            (b"x-request-id", rid.encode()),
-        ]
+            # No usable id from the edge: the fresh id names the request. It is the trace id when this
+            # request starts the trace (one id to search for, the one the problem body carries), and its own
+            # id when the trace came from upstream, where many requests share it.
+            rid = fresh
+        # tuple.__new__ skips the named tuple's Python-level __new__ (a frame per request).
+        token = _context._current.set(_new_tuple(_context.TraceContext, (trace_id, span_id, rid)))
+        trace_header = (b"traceparent", f"00-{trace_id}-{span_id}-{flags}".encode())
+        rid_header = (b"x-request-id", rid.encode())
 
         async def send_wrapper(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
                 req.status = status
-                headers = [(k, v) for k, v in message.get("headers", ()) if k not in (b"traceparent", b"x-request-id")]
-                headers.extend(extra_headers)
+                headers = message.get("headers") or ()
+                for name, _value in headers:
+                    if name in _OURS:  # the app set its own: ours replace them
+                        headers = [(k, v) for k, v in headers if k not in _OURS]
+                        break
+                headers = [*headers, trace_header, rid_header]
                 message["headers"] = headers
                 if status >= 400 and not _is_problem(headers):
                     req.held = message
@@ -187,16 +206,19 @@ class ObskitMiddleware:
                 req.started = True
                 await send(message)
             elif kind == "http.response.body" and req.held is not None:
-                req.body += message.get("body", b"")
+                body = req.body
+                if body is None:
+                    body = req.body = bytearray()
+                body += message.get("body", b"")
                 if message.get("more_body", False):
-                    if len(req.body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
+                    if len(body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
                         held, req.held = req.held, None
                         req.started = True
                         await send(held)
-                        await send({"type": "http.response.body", "body": bytes(req.body), "more_body": True})
-                        req.body.clear()
+                        await send({"type": "http.response.body", "body": bytes(body), "more_body": True})
+                        body.clear()
                     return
-                req.pending, req.held = (req.held, bytes(req.body)), None
+                req.pending, req.held = (req.held, bytes(body)), None
             else:
                 await send(message)
 
@@ -210,18 +232,21 @@ class ObskitMiddleware:
         except asyncio.CancelledError:
             # The client went away or the server is shutting down: not an application error.
             req.status = req.status or 499
-            self._log(scope, settings, req, None, start, cancelled=True)
+            self._access(scope, settings, req, start, trace_id, span_id, rid, cancelled=True)
             _context._current.reset(token)
             raise
         except Exception as exc:
             error = exc
-            await self._handle(scope, exc, req, send, trace_id, span, settings, extra_headers)
+            await self._handle(scope, exc, req, send, trace_id, span, settings, [trace_header, rid_header])
             if req.started and req.held is None and not getattr(exc, "__obskit_rewritten__", False):
                 # The response had started: the only honest signal left is to abort the stream.
-                self._log(scope, settings, req, exc, start)
+                self._log(scope, req, exc, start)
                 _context._current.reset(token)
                 raise
-        self._log(scope, settings, req, error, start)
+        if error is None and req.synth_error is None:
+            self._access(scope, settings, req, start, trace_id, span_id, rid)
+        else:
+            self._log(scope, req, error, start)
         _context._current.reset(token)
 
     # -- errors -----------------------------------------------------------------------------------------
@@ -329,16 +354,72 @@ class ObskitMiddleware:
 
     # -- the request's record ---------------------------------------------------------------------------
 
-    def _log(
+    def _access(
         self,
         scope: Scope,
         settings: _config.Settings,
         req: _Request,
-        error: BaseException | None,
         start: float,
+        trace_id: str,
+        span_id: str,
+        request_id: str,
         *,
         cancelled: bool = False,
     ) -> None:
+        """The record of a request that raised nothing: built and rendered in one step.
+
+        Every value is obskit's own or a request field it bounds, so the generic field walk (redaction,
+        value limits) of ``_log`` has nothing to do; ``max_record_bytes`` still holds in the renderer.
+        """
+        duration = perf_counter() - start
+        status = req.status or 500
+        method: str = scope.get("method", "")
+        path: str = scope.get("path", "")
+        route = _route_template(scope)
+        if _metrics.state.active:
+            _metrics.request_done(method, route, status, duration)
+        if not (self._access_log if self._access_log is not None else settings.access_log) or path in (
+            self._exclude if self._exclude is not None else settings.access_log_exclude
+        ):
+            return
+        pipeline = _logsetup.state.pipeline
+        if pipeline is None:
+            return
+        client = scope.get("client")
+        client_ip = client[0] if client else None
+        if req.forwarded is not None:
+            client_ip = self._client_ip(client_ip, req.forwarded)
+        user_agent = req.user_agent
+        record: dict[str, Any] = {
+            "timestamp": timestamp(),
+            "level": "info" if status < 400 or cancelled else "warning" if status < 500 else "error",
+            "service": settings.service,
+            "trace_id": trace_id,
+            "message": f"{method} {path} {status} (client disconnected)" if cancelled else f"{method} {path} {status}",
+            "span_id": span_id,
+            "request_id": request_id,
+            "logger": "obskit.access",
+        }
+        if settings.environment is not None:
+            record["environment"] = settings.environment
+        if settings.version is not None:
+            record["version"] = settings.version
+        record["http"] = {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            # n / 1000 is the double nearest to that decimal, so it prints with at most three decimals, for
+            # a third of what round(x, 3) costs.
+            "duration_ms": int(duration * 1_000_000) / 1000,
+            "client_ip": client_ip,
+            "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
+            "request_id": request_id,
+        }
+        _logsetup.sink.write(pipeline.render(record))
+
+    def _log(self, scope: Scope, req: _Request, error: BaseException | None, start: float) -> None:
+        """The record of a request that failed: an exception, or a framework error response rewritten."""
         duration = perf_counter() - start
         status = req.status or 500
         path: str = scope.get("path", "")
@@ -348,23 +429,10 @@ class ObskitMiddleware:
             _metrics.request_done(method, route, status, duration)
         c = cached_classification(error) if error is not None else None
         synth = req.synth_error
-        if c is None and synth is None:
-            access = self._access_log if self._access_log is not None else settings.access_log
-            exclude = self._exclude if self._exclude is not None else settings.access_log_exclude
-            if not access or path in exclude:
-                return
         pipeline = _logsetup.state.pipeline
         if pipeline is None:
             return
         http = self._http_fields(scope, req, method, path, route, status, duration)
-        if c is None and synth is None:
-            # The common case, built without the generic field walk: every value here is obskit's own.
-            level = "info" if status < 400 else "warning" if status < 500 else "error"
-            if cancelled:
-                level = "info"
-            message = f"{method} {path} {status}" + (" (client disconnected)" if cancelled else "")
-            _logsetup.sink.write(pipeline.render(pipeline.processor.http_record(level, message, http)))
-            return
         fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
         if error is not None and c is not None:
@@ -380,7 +448,7 @@ class ObskitMiddleware:
             if _metrics.state.active:
                 _metrics.error(known=c.known, code=c.code if c.known else None, type_name=type_name)
         else:
-            assert synth is not None  # the plain request returned above
+            assert synth is not None  # a request without either takes _access
             sc, detail = synth
             level = sc.level
             message = f"{method} {path} {status} {sc.code}"
@@ -399,20 +467,10 @@ class ObskitMiddleware:
         self, scope: Scope, req: _Request, method: str, path: str, route: str | None, status: int, duration: float
     ) -> dict[str, Any]:
         user_agent = req.user_agent.decode("latin-1")[:512] if req.user_agent is not None else None
-        forwarded = req.forwarded.decode("latin-1") if req.forwarded is not None else None
         client = scope.get("client")
         client_ip = client[0] if client else None
-        if forwarded:
-            trusted = self._trusted
-            if trusted is None:
-                s = _config.settings()
-                trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
-            if client_ip in trusted:
-                # Walk from the right: the first address not one of our proxies is the client.
-                for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
-                    if hop and hop not in trusted:
-                        client_ip = hop[:64]
-                        break
+        if req.forwarded is not None:
+            client_ip = self._client_ip(client_ip, req.forwarded)
         ctx = _context._current.get()
         return {
             "method": method,
@@ -424,6 +482,22 @@ class ObskitMiddleware:
             "user_agent": user_agent,
             "request_id": ctx.request_id if ctx is not None else "",
         }
+
+    def _client_ip(self, peer: str | None, forwarded_header: bytes) -> str | None:
+        """The client address: X-Forwarded-For is believed only from a trusted proxy."""
+        forwarded = forwarded_header.decode("latin-1")
+        if not forwarded:
+            return peer
+        trusted = self._trusted
+        if trusted is None:
+            s = _config.settings()
+            trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
+        if peer in trusted:
+            # Walk from the right: the first address not one of our proxies is the client.
+            for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
+                if hop and hop not in trusted:
+                    return hop[:64]
+        return peer
 
 
 class _AccessLogger:

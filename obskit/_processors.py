@@ -138,25 +138,6 @@ class Processor:
             return _Walk(self._is_secret, self._limit, self._items).clean(args, 0)
         return args
 
-    def http_record(self, level: str, message: str, http: dict[str, Any]) -> dict[str, Any]:
-        """The middleware's per-request record: only obskit-built values, so no redaction walk."""
-        ctx = _context._current.get()
-        out: dict[str, Any] = {
-            "timestamp": timestamp(),
-            "level": level,
-            "service": self._service,
-            "trace_id": ctx.trace_id if ctx is not None else None,
-            "message": message,
-        }
-        if ctx is not None:
-            out["span_id"] = ctx.span_id
-            if ctx.request_id is not None:
-                out["request_id"] = ctx.request_id
-        out["logger"] = "obskit.access"
-        out.update(self._static)
-        out["http"] = http
-        return out
-
     # structlog processor signature
     def __call__(self, logger: object, method_name: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
         event = event_dict.pop("event", "")
