@@ -38,7 +38,7 @@ from obskit._tracecontext import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Generator, Sequence
 
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -188,9 +188,10 @@ class ObskitMiddleware:
         trace_header = (b"traceparent", f"00-{trace_id}-{span_id}-{flags}".encode())
         rid_header = (b"x-request-id", rid.encode())
 
-        async def send_wrapper(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # A plain function handing back the server's own awaitable: no coroutine of ours is created and
+            # resumed for every message the app sends.
+            if message["type"] == "http.response.start":
                 status = message["status"]
                 req.status = status
                 headers = message.get("headers") or ()
@@ -202,25 +203,13 @@ class ObskitMiddleware:
                 message["headers"] = headers
                 if status >= 400 and not _is_problem(headers):
                     req.held = message
-                    return
+                    return _DONE
                 req.started = True
-                await send(message)
-            elif kind == "http.response.body" and req.held is not None:
-                body = req.body
-                if body is None:
-                    body = req.body = bytearray()
-                body += message.get("body", b"")
-                if message.get("more_body", False):
-                    if len(body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
-                        held, req.held = req.held, None
-                        req.started = True
-                        await send(held)
-                        await send({"type": "http.response.body", "body": bytes(body), "more_body": True})
-                        body.clear()
-                    return
-                req.pending, req.held = (req.held, bytes(body)), None
-            else:
-                await send(message)
+                return send(message)
+            held = req.held
+            if held is not None and message["type"] == "http.response.body":
+                return _hold_body(req, held, message, send)
+            return send(message)
 
         error: BaseException | None = None
         try:
@@ -500,6 +489,36 @@ class ObskitMiddleware:
         return peer
 
 
+class _Done:
+    """An awaitable that is already complete: what a held message's ``send`` hands back."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator that returns at once
+
+
+_DONE = _Done()
+
+
+async def _hold_body(req: _Request, held: Message, message: Message, send: Send) -> None:
+    """Collect the body of a held error response; one larger than a framework error page streams on."""
+    body = req.body
+    if body is None:
+        body = req.body = bytearray()
+    body += message.get("body", b"")
+    if message.get("more_body", False):
+        if len(body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
+            req.held = None
+            req.started = True
+            await send(held)
+            await send({"type": "http.response.body", "body": bytes(body), "more_body": True})
+            body.clear()
+        return
+    req.pending, req.held = (held, bytes(body)), None
+
+
 class _AccessLogger:
     __slots__ = ()
     name = "obskit.access"
@@ -579,8 +598,13 @@ def _retake_logging(access_log: bool) -> None:
     if pipeline is not None and s is not None:
         _logsetup.take_over_stdlib(pipeline, s)
     if access_log:
-        # obskit's access record carries everything uvicorn's does, and the trace id.
-        logging.getLogger("uvicorn.access").disabled = True
+        # obskit's access record carries everything uvicorn's does, and the trace id. Detached as well as
+        # disabled: uvicorn formats its access line's arguments (client address, quoted path) on every
+        # request whenever the logger has a handler to reach, before the disabled logger drops the call.
+        access = logging.getLogger("uvicorn.access")
+        access.disabled = True
+        access.propagate = False
+        access.handlers = []
 
 
 def _autoconfigure() -> _config.Settings:

@@ -60,7 +60,7 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
     """
     # The middleware turns uvicorn's access logger off at lifespan startup; put it back for the next test.
     access_logger = logging.getLogger("uvicorn.access")
-    access_disabled = access_logger.disabled
+    access_disabled, access_propagate = access_logger.disabled, access_logger.propagate
     sock = _bound_socket()
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **config))
@@ -82,7 +82,7 @@ def serve(app: Any, **config: Any) -> Iterator[str]:
             server.force_exit = True
             thread.join(SHUTDOWN_DEADLINE)
         sock.close()
-        access_logger.disabled = access_disabled
+        access_logger.disabled, access_logger.propagate = access_disabled, access_propagate
         if thread.is_alive():
             raise TimeoutError(f"uvicorn did not stop within {SHUTDOWN_DEADLINE}s")
 

@@ -627,6 +627,33 @@ async def test_websocket_and_lifespan_pass_through(obskit_logs: LogRecords) -> N
     assert access(obskit_logs) == []  # websockets get no HTTP record
 
 
+@pytest.mark.parametrize("obskit_access", [True, False], ids=["obskit-access-log", "uvicorn-access-log"])
+def test_uvicorn_does_no_access_log_work_when_obskit_logs_access(
+    obskit_logs: LogRecords, monkeypatch: pytest.MonkeyPatch, obskit_access: bool
+) -> None:
+    """uvicorn builds its access line's arguments per request whenever its access logger can reach a handler."""
+    from uvicorn.protocols.http import h11_impl, httptools_impl
+
+    from tests.servers import serve
+
+    calls: list[str] = []
+    for module in (h11_impl, httptools_impl):
+        real = module.get_path_with_query_string
+        monkeypatch.setattr(module, "get_path_with_query_string", lambda scope, real=real: calls.append("x") or real(scope))
+    with serve(make_app(access_log=obskit_access)) as base, httpx.Client(base_url=base, timeout=10) as c:
+        for _ in range(3):
+            assert c.get("/ok").status_code == 200
+    uvicorn_access = [r for r in obskit_logs if r.get("logger") == "uvicorn.access"]
+    if obskit_access:
+        assert calls == []
+        assert uvicorn_access == []
+        assert len(access(obskit_logs)) == 3
+    else:  # obskit's own access record off: uvicorn's comes through, as a JSON record with the trace id
+        assert len(calls) == 3
+        assert len(uvicorn_access) == 3
+        assert all(r["trace_id"] for r in uvicorn_access)
+
+
 def test_bad_middleware_options_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="list of strings"):
         obskit.ObskitMiddleware(Starlette(), trusted_proxies="10.0.0.1")  # type: ignore[arg-type]
