@@ -23,9 +23,12 @@ Contenders:
   log middleware (the same fastest structlog config plus ``merge_contextvars``, a processor adding the
   OpenTelemetry trace and span ids, and ``dict_tracebacks``; it logs ``exception()`` on an uncaught
   error, then the access line), with sentry-sdk initialised with its defaults (Starlette integration on,
-  local variables captured, no tracing sample rate) and a transport whose ``capture_envelope`` discards.
+  local variables captured, no tracing sample rate) and a transport whose ``capture_envelope`` discards;
+* ``obskit-pipe`` and ``lean-pipe``: obskit and lean with their lines going to a pipe that a ``cat``
+  process reads, as stdout is in a container.
 
-Every log line goes to the same sink, ``open(os.devnull, "wb")``. sentry-sdk and OpenTelemetry patch or
+Every other contender's log lines go to the same sink, ``open(os.devnull, "wb")``. The driver lets the
+event loop turn every ``TURN`` requests, as a server with that many busy connections would. sentry-sdk and OpenTelemetry patch or
 set process-global state, so every contender runs in its own subprocess: in each round one subprocess
 per contender, in a rotating order; inside it the three routes are interleaved batch by batch. The
 table shows medians over rounds of each round's median batch, as process CPU time per request (user +
@@ -33,9 +36,10 @@ system, robust to other processes on a shared machine; the sink's ``write`` sysc
 clock. Overheads are the contender's time minus the bare app's time in the same round. Before timing,
 each contender serves each route once into a real file, and the statuses and line counts are checked.
 
-Part 2 is requests/s over loopback: the bare app and the obskit app under uvicorn (``access_log=False``,
-``log_config=None``, uvicorn's default loop and HTTP parser: uvloop and httptools when installed, else
-asyncio and h11), with the server's CPU time per request read from ``/proc``; the server pinned to CPU 0 with ``taskset``,
+Part 2 is requests/s over loopback: the bare app, the obskit app and the lean one under uvicorn
+(``access_log=False``, ``log_config=None``), once with uvicorn's default loop and HTTP parser (uvloop and
+httptools when installed) and once with its pure-Python ones (asyncio and h11), with the server's CPU
+time per request read from ``/proc``; the server pinned to CPU 0 with ``taskset``,
 the load generator ``wrk -t1 -c32 -d3s`` pinned to CPU 1, ten interleaved rounds, median requests/s.
 
 Run from the repository root::
@@ -78,7 +82,17 @@ CONTENDERS = {
     "obskit": "**obskit `ObskitMiddleware`**",
     "lean": "lean pure-ASGI structlog access log",
     "stack": "hand-wired: asgi-correlation-id + structlog + sentry-sdk + OpenTelemetry",
+    # The same two with every line going to a pipe that `cat` reads, as stdout is in a container.
+    "obskit-pipe": "**obskit**, lines to a pipe read by `cat`",
+    "lean-pipe": "lean, lines to a pipe read by `cat`",
 }
+PIPED = ("obskit-pipe", "lean-pipe")
+SERVERS = {
+    "auto": "uvicorn's defaults (httptools and uvloop, installed by `uvicorn[standard]`)",
+    "h11": "uvicorn's pure-Python stack (`--http h11 --loop asyncio`, what plain `pip install uvicorn` runs)",
+}
+HTTP_CONTENDERS = ("bare", "obskit", "lean")
+TURN = 32  # requests between two event-loop turns in part 1, as a server with 32 busy connections
 ROUTES = {"ok": ("/ok", 200), "known": ("/known", 409), "unknown": ("/unknown", 500)}
 ROUTE_NAMES = {"ok": "200", "known": "known error (409)", "unknown": "unknown error (500)"}
 
@@ -221,6 +235,7 @@ def build(contender: str, sink: Any) -> Any:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
 
+    contender = contender.removesuffix("-pipe")
     if contender == "bare":
         return Starlette(routes=_routes(None))
     if contender == "obskit":
@@ -302,11 +317,13 @@ async def _discard(message: Any) -> None:
 
 
 async def _drive(app: Any, scope: dict[str, Any], n: int) -> None:
-    for _ in range(n):
+    for i in range(n):
         try:  # noqa: SIM105 - a plain try costs less than contextlib.suppress on this hot loop
             await app(scope.copy(), _receive, _discard)
         except Exception:  # the bare app and the others re-raise unknown errors to the server
             pass
+        if i % TURN == TURN - 1:
+            await asyncio.sleep(0)  # the event loop turns, as it does between a server's reads
 
 
 async def _statuses(app: Any) -> dict[str, int]:
@@ -353,7 +370,12 @@ async def _measure(app: Any, batch_seconds: float, batches: int) -> dict[str, An
 
 
 def worker(contender: str, out: str, batch_seconds: float, batches: int, check: bool) -> None:
-    sink = Path(out).open("wb")  # noqa: SIM115 - lives as long as the process
+    if contender in PIPED and not check:
+        reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        assert reader.stdin is not None
+        sink: Any = reader.stdin
+    else:
+        sink = Path(out).open("wb")  # noqa: SIM115 - lives as long as the process
     app = build(contender, sink)
     if check:
         result: dict[str, Any] = {"statuses": asyncio.run(_statuses(app))}
@@ -411,12 +433,13 @@ def micro(rounds: int, batch_seconds: float, batches: int) -> dict[str, dict[str
 # -- requests/s over loopback ------------------------------------------------------------------------------
 
 
-def serve(contender: str, port: int) -> None:
+def serve(contender: str, port: int, server: str) -> None:
     import uvicorn
 
     sink = Path(os.devnull).open("wb")  # noqa: SIM115
     app = build(contender, sink)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    impl: dict[str, Any] = {"http": "h11", "loop": "asyncio"} if server == "h11" else {}
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, **impl)
 
 
 def _free_port() -> int:
@@ -449,15 +472,18 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def http(rounds: int, seconds: float, connections: int) -> dict[str, dict[str, list[float]]]:
-    """``{"rps"|"cpu_us": {contender: [per round]}}``: wrk's requests/s, and server CPU µs per request."""
-    results: dict[str, dict[str, list[float]]] = {"rps": {"bare": [], "obskit": []}, "cpu_us": {"bare": [], "obskit": []}}
+def http(rounds: int, seconds: float, connections: int) -> dict[str, dict[str, dict[str, list[float]]]]:
+    """``{server: {"rps"|"cpu_us": {contender: [per round]}}}``: wrk's requests/s, server CPU µs/request."""
+    results = {
+        server: {kind: {c: [] for c in HTTP_CONTENDERS} for kind in ("rps", "cpu_us")} for server in SERVERS
+    }
+    runs = [(server, c) for server in SERVERS for c in HTTP_CONTENDERS]
     for i in range(rounds):
-        for contender in (["bare", "obskit"] if i % 2 == 0 else ["obskit", "bare"]):
+        for server, contender in runs[i % len(runs) :] + runs[: i % len(runs)]:  # rotating order
             port = _free_port()
             # taskset execs the server: the pid is the server's, for its CPU time.
-            argv = [*_pin(0), sys.executable, __file__, "--serve", contender, "--port", str(port)]
-            server = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            argv = [*_pin(0), sys.executable, __file__, "--serve", contender, "--port", str(port), "--server", server]
+            proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 deadline = time.monotonic() + 30
                 while True:
@@ -465,23 +491,23 @@ def http(rounds: int, seconds: float, connections: int) -> dict[str, dict[str, l
                         with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                             break
                     except OSError:
-                        if server.poll() is not None or time.monotonic() > deadline:
+                        if proc.poll() is not None or time.monotonic() > deadline:
                             raise RuntimeError(f"{contender} server did not start") from None
                         time.sleep(0.05)
                 url = f"http://127.0.0.1:{port}/ok"
                 _wrk(url, 1, connections)  # warm up
-                cpu0 = _cpu_seconds(server.pid)
+                cpu0 = _cpu_seconds(proc.pid)
                 rps, requests = _wrk(url, seconds, connections)
-                cpu1 = _cpu_seconds(server.pid)
-                results["rps"][contender].append(rps)
-                results["cpu_us"][contender].append((cpu1 - cpu0) / requests * 1e6)
+                cpu1 = _cpu_seconds(proc.pid)
+                results[server]["rps"][contender].append(rps)
+                results[server]["cpu_us"][contender].append((cpu1 - cpu0) / requests * 1e6)
             finally:
-                server.send_signal(signal.SIGINT)
+                proc.send_signal(signal.SIGINT)
                 try:
-                    server.wait(15)
+                    proc.wait(15)
                 except subprocess.TimeoutExpired:
-                    server.kill()
-                    server.wait(15)
+                    proc.kill()
+                    proc.wait(15)
         print(f"http round {i + 1}/{rounds} done", file=sys.stderr)
     return results
 
@@ -524,7 +550,7 @@ def _obskit_rev() -> str:
 
 def report(
     results: dict[str, dict[str, dict[str, list[float]]]],
-    rps: dict[str, dict[str, list[float]]] | None,
+    rps: dict[str, dict[str, dict[str, list[float]]]] | None,
     rounds: int,
     elapsed: float,
 ) -> tuple[str, list[str]]:
@@ -555,6 +581,10 @@ def report(
     for r in ROUTES:
         o, lean, s = (med(overheads(cpu, c, r)) for c in ("obskit", "lean", "stack"))
         ratio_lines.append(f"| {ROUTE_NAMES[r]} | {o / lean:.2f}{X} | 1/{s / o:.1f} | {s / lean:.1f}{X} |")
+    ratio_lines += ["", "| route | lines to a pipe: obskit overhead ÷ lean overhead |", "|---|---:|"]
+    for r in ROUTES:
+        o, lean = (med(overheads(cpu, c, r)) for c in PIPED)
+        ratio_lines.append(f"| {ROUTE_NAMES[r]} | {o / lean:.2f}{X} |")
     table = "\n".join(lines + ratio_lines)
 
     def verdict(route: str, a: str, b: str, limit: float, text: str) -> str:
@@ -577,40 +607,41 @@ def report(
         verdict("unknown", "obskit", "stack", 1 / 20, "500: obskit overhead ≤ 1/20 of the hand-wired stack's (0.05)"),
     ]
     if rps is not None:
-        rate, cpu_us = rps["rps"], rps["cpu_us"]
-        ratio = med(rate["obskit"]) / med(rate["bare"])
-        per_round = [o / b for o, b in zip(rate["obskit"], rate["bare"], strict=True)]
-        cpu_ratio = med(cpu_us["bare"]) / med(cpu_us["obskit"])
-        met = "**met**" if ratio >= 0.75 else "**missed**"
         notes += [
             "",
             (
-                "Requests/s over loopback under uvicorn, `GET /ok`, median of rounds. The server's CPU time per "
-                "request (from `/proc`) is shown too: on this shared machine the server does not get a whole "
-                "core, so requests/s swings with other load, while CPU per request does not; `1e6 / CPU µs` is "
-                "the requests/s one core would give."
+                "Requests/s over loopback under uvicorn, `GET /ok`, median of rounds, for both of uvicorn's HTTP "
+                "stacks. The server's CPU time per request (from `/proc`) is shown too: on this shared machine "
+                "the server does not get a whole core, so requests/s swings with other load, while CPU per "
+                "request does not; `1e6 / CPU µs` is the requests/s one core would give."
             ),
             "",
             (
-                f"| app | requests/s | {X} bare | requests/s per round | server CPU µs/request "
+                f"| server | app | requests/s | {X} bare | requests/s per round | server CPU µs/request "
                 f"| one-core requests/s | {X} bare |"
             ),
-            "|---|---:|---:|---|---:|---:|---:|",
+            "|---|---|---:|---:|---|---:|---:|---:|",
         ]
-        for c, name in (("bare", "bare Starlette"), ("obskit", "**obskit**")):
-            notes.append(
-                f"| {name} | {med(rate[c]):,.0f} | {med(rate[c]) / med(rate['bare']):.2f}{X} "
-                f"| {', '.join(f'{v:,.0f}' for v in rate[c])} | {med(cpu_us[c]):.0f} | {1e6 / med(cpu_us[c]):,.0f} "
-                f"| {med(cpu_us['bare']) / med(cpu_us[c]):.2f}{X} |"
+        verdicts = []
+        for server, server_name in SERVERS.items():
+            rate, cpu_us = rps[server]["rps"], rps[server]["cpu_us"]
+            for c, name in (("bare", "bare Starlette"), ("obskit", "**obskit**"), ("lean", "lean access log")):
+                notes.append(
+                    f"| {server} | {name} | {med(rate[c]):,.0f} | {med(rate[c]) / med(rate['bare']):.2f}{X} "
+                    f"| {', '.join(f'{v:,.0f}' for v in rate[c])} | {med(cpu_us[c]):.0f} "
+                    f"| {1e6 / med(cpu_us[c]):,.0f} | {med(cpu_us['bare']) / med(cpu_us[c]):.2f}{X} |"
+                )
+            ratio = med(rate["obskit"]) / med(rate["bare"])
+            per_round = [o / b for o, b in zip(rate["obskit"], rate["bare"], strict=True)]
+            cpu_ratio = med(cpu_us["bare"]) / med(cpu_us["obskit"])
+            lean_ratio = med(rate["lean"]) / med(rate["bare"])
+            met = "**met**" if ratio >= 0.75 else "**missed**"
+            verdicts.append(
+                f"- {server_name}: obskit keeps ≥ 0.75 {X} bare requests/s: {ratio:.2f} measured (per round "
+                f"{', '.join(f'{x:.2f}' for x in per_round)}), {cpu_ratio:.2f} from server CPU per request; "
+                f"the lean access log keeps {lean_ratio:.2f} → {met} on the measured figure"
             )
-        notes += [
-            "",
-            (
-                f"- under uvicorn obskit keeps ≥ 0.75 {X} bare requests/s: {ratio:.2f} measured (per round "
-                f"{', '.join(f'{x:.2f}' for x in per_round)}), {cpu_ratio:.2f} from server CPU per request "
-                f"→ {met} on the measured figure"
-            ),
-        ]
+        notes += ["", *verdicts]
     return table, notes
 
 
@@ -637,8 +668,12 @@ around asgi-correlation-id's `CorrelationIdMiddleware` and a structlog access-lo
 fast config plus `merge_contextvars`, OpenTelemetry trace/span ids and `dict_tracebacks`; an uncaught
 error is logged with `exception()` before the access line), with sentry-sdk initialised with its defaults
 (Starlette integration, local variables captured, tracing off) and a transport that discards envelopes.
-Every line goes to `open(os.devnull, "wb")`. Before timing each contender serves each route once into a
-real file (statuses checked; lines written for the three requests: {written}).
+Every line goes to `open(os.devnull, "wb")`, which measures CPU alone; in the two "pipe" rows obskit's
+and the lean middleware's lines go to a pipe that a `cat` process reads, as stdout is under Docker or
+Kubernetes (a write then wakes the reader; obskit writes the lines of one event-loop turn together, the
+lean middleware one per line). The driver lets the event loop turn every {TURN} requests, as a server with
+{TURN} busy connections would. Before timing each contender serves each route once into a real file
+(statuses checked; lines written for the three requests: {written}).
 
 sentry-sdk and OpenTelemetry patch and set process-global state, so each contender runs in its own
 subprocess, one per contender per round, in a rotating order; inside it the three routes alternate batch
@@ -653,17 +688,18 @@ across runs.
 
 {chr(10).join(notes)}
 
-Under uvicorn: {_server_stack()}, `access_log=False`, `log_config=None`, server pinned with `taskset -c 0`,
-`wrk -t1 -c{args.connections} -d{args.http_seconds:g}s` pinned to CPU 1 after a 1 s warm-up, {args.http_rounds} rounds
-alternating which app goes first; obskit's access records go to `open(os.devnull, "wb")`.
+Under uvicorn ({_server_stack()}; the `h11` rows force its pure-Python stack): `access_log=False`,
+`log_config=None`, server pinned with `taskset -c 0`, `wrk -t1 -c{args.connections} -d{args.http_seconds:g}s` pinned to
+CPU 1 after a 1 s warm-up, {args.http_rounds} rounds in a rotating order; the access records go to
+`open(os.devnull, "wb")`.
 
 Targets (issue 3): on the 200 route obskit's overhead above the bare app is at most 1.2 {X} the lean
 middleware's and at most 1/8 of the hand-wired stack's; on the unknown-error route at most 1/20 of the
 hand-wired stack's; under uvicorn obskit keeps at least 0.75 {X} the bare app's requests/s. Note that obskit
-does more than the lean middleware on every request: W3C trace context parsed or created (three ids from
-`os.urandom`), `traceparent` and `x-request-id` response headers, the route template, client address and
-user agent in the `http` object, redaction and value bounds on the record, and error responses held back
-and rewritten as RFC 9457 problems.
+does more than the lean middleware on every request: W3C trace context parsed or created (a trace id and
+a span id), the trace context set for every record of the request, `traceparent` and `x-request-id`
+response headers (each one more header uvicorn validates), the route template, client address and user
+agent in the `http` object, and error responses held back and rewritten as RFC 9457 problems.
 """
 
 
@@ -710,6 +746,7 @@ def main() -> None:
     parser.add_argument("--worker", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     parser.add_argument("--serve", choices=list(CONTENDERS), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=8000, help=argparse.SUPPRESS)
+    parser.add_argument("--server", choices=list(SERVERS), default="auto", help=argparse.SUPPRESS)
     parser.add_argument("--out", default=os.devnull, help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -718,7 +755,7 @@ def main() -> None:
         worker(args.worker, args.out, args.batch_seconds, args.batches, args.check)
         return
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.server)
         return
     if args.profile:
         profile(args.profile, args.route, args.n)
@@ -726,9 +763,11 @@ def main() -> None:
 
     if args.http_only:
         only = http(args.http_rounds, args.http_seconds, args.connections)
-        for kind, per_contender in only.items():
-            for contender, values in per_contender.items():
-                print(kind, contender, ", ".join(f"{v:,.0f}" for v in values), f"median {statistics.median(values):,.0f}")
+        for server, kinds in only.items():
+            for kind, per_contender in kinds.items():
+                for contender, values in per_contender.items():
+                    line = ", ".join(f"{v:,.0f}" for v in values)
+                    print(server, kind, contender, line, f"median {statistics.median(values):,.0f}")
         return
     start = time.perf_counter()
     lines_written = verify()

@@ -49,6 +49,7 @@ class Settings:
     access_log: bool = True
     access_log_exclude: tuple[str, ...] = ()
     metrics: bool = False
+    batch_writes: bool = True
     console: bool = field(default=False, repr=False)
     colors: bool = field(default=False, repr=False)
     redactor: Redactor = field(default_factory=Redactor, repr=False, compare=False)
@@ -65,6 +66,7 @@ _OPTIONS = {
     "access_log": bool,
     "access_log_exclude": tuple,
     "metrics": bool,
+    "batch_writes": bool,
 }
 
 _lock = threading.Lock()
@@ -120,7 +122,10 @@ def configure(
             bodies, for local development only, False), ``trusted_proxies`` (IPs whose
             ``X-Forwarded-For`` is believed), ``access_log`` (True), ``access_log_exclude`` (paths such as
             health checks without an access record), ``metrics`` (Prometheus metrics through the
-            ``prometheus`` extra, False).
+            ``prometheus`` extra, False), ``batch_writes`` (lines below ``error`` that the event loop
+            logs while serving requests, access records included, are written to a pipe, file or terminal
+            with one system call when the loop turn ends, at most 0.1 s later even if the loop is blocked;
+            errors and everything outside a request are written at once, after what was held; True).
 
     Returns:
         The resolved :class:`Settings`.

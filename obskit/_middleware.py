@@ -405,7 +405,7 @@ class ObskitMiddleware:
             "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
             "request_id": request_id,
         }
-        _logsetup.sink.write(pipeline.render(record))
+        _logsetup.sink.write(pipeline.render(record), urgent=status >= 500 and not cancelled)
 
     def _log(self, scope: Scope, req: _Request, error: BaseException | None, start: float) -> None:
         """The record of a request that failed: an exception, or a framework error response rewritten."""
@@ -450,7 +450,9 @@ class ObskitMiddleware:
             }
             if _metrics.state.active:
                 _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
-        _logsetup.sink.write(pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http))
+        _logsetup.sink.write(
+            pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http), urgent=level in ("error", "critical")
+        )
 
     def _http_fields(
         self, scope: Scope, req: _Request, method: str, path: str, route: str | None, status: int, duration: float
