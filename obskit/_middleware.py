@@ -46,6 +46,8 @@ _HOLD_LIMIT = 64 * 1024  # error bodies larger than this are a user's own stream
 _SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "error", "critical": "critical"}
 _internal = logging.getLogger("obskit")
 _new_tuple = tuple.__new__
+_dumps = orjson.dumps
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
 _OURS = frozenset((b"traceparent", b"x-request-id"))
 
@@ -364,7 +366,9 @@ class ObskitMiddleware:
         status = req.status or 500
         method: str = scope.get("method", "")
         path: str = scope.get("path", "")
-        route = _route_template(scope)
+        route = getattr(scope.get("route"), "path", None)
+        if route.__class__ is not str or scope.get("root_path"):
+            route = _route_template(scope)  # none, or inside a Mount
         if _metrics.state.active:
             _metrics.request_done(method, route, status, duration)
         if not (self._access_log if self._access_log is not None else settings.access_log) or path in (
@@ -405,7 +409,18 @@ class ObskitMiddleware:
             "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
             "request_id": request_id,
         }
-        _logsetup.sink.write(pipeline.render(record), urgent=status >= 500 and not cancelled)
+        if settings.console:
+            line = pipeline.render(record)
+        else:
+            # The JSON renderer's work without its two calls: every value here is a str, int, float or None
+            # (a path with a lone surrogate makes orjson raise; the renderer's fallback handles it).
+            try:
+                line = _dumps(record, option=_APPEND_NEWLINE)
+            except TypeError:
+                line = b""
+            if not line or len(line) > settings.max_record_bytes:
+                line = pipeline.render(record)
+        _logsetup.sink.write(line, urgent=status >= 500 and not cancelled)
 
     def _log(self, scope: Scope, req: _Request, error: BaseException | None, start: float) -> None:
         """The record of a request that failed: an exception, or a framework error response rewritten."""

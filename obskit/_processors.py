@@ -118,6 +118,7 @@ class Processor:
         self._stack_level = settings.stack_level
         self._is_secret = settings.redactor.is_secret
         self._redact_text = settings.redactor.redact_text
+        self._mentions = settings.redactor.mentions_key
         self._keys: dict[str, int] = {}
 
     def _key_kind(self, key: str) -> int:
@@ -166,9 +167,15 @@ class Processor:
             # Redact a little past the cut, then cut: a credential cut short would escape the patterns.
             # The regexes still never see more than twice what is kept.
             message = message[: 2 * limit]
-        if "=" in message or "earer " in message or (":" in message and _may_quote_secret(message)):
-            # Library messages carry URLs and key=value pairs (httpx logs "GET ...?api_key=..."); the
-            # regexes only run on the few messages that could hold one.
+        if (
+            "=" in message
+            or "earer " in message
+            or "asic " in message
+            or "oken " in message
+            or (":" in message and ("':" in message or '":' in message or "://" in message or self._mentions(message)))
+        ):
+            # Library messages carry URLs and key=value pairs (httpx logs "GET ...?api_key=..."), and
+            # people write "db password: hunter2"; the regexes only run on messages that could hold one.
             message = self._redact_text(message)
         if size > limit:
             message = f"{message[:limit]}…[truncated {size - limit} chars]"
@@ -232,11 +239,6 @@ class Processor:
 
 def _truncate(text: str, limit: int) -> str:
     return f"{text[:limit]}…[truncated {len(text) - limit} chars]"
-
-
-def _may_quote_secret(message: str) -> bool:
-    """A message with a colon: does it quote a key (``{'password': …}``), a URL or an Authorization header?"""
-    return "':" in message or '":' in message or "://" in message or "uthoriz" in message
 
 
 _MAX_DEPTH = 16

@@ -37,7 +37,7 @@ _CACHE_MAX = 8192
 
 
 class Redactor:
-    __slots__ = ("_cache", "_patterns", "_text_res")
+    __slots__ = ("_cache", "_patterns", "_stems", "_text_res")
 
     def __init__(self, patterns: Iterable[str] = DEFAULT_REDACT_KEYS) -> None:
         pats = []
@@ -46,6 +46,9 @@ class Redactor:
                 raise ValueError(f"redact patterns must be non-empty strings, got {p!r}")
             pats.append(p.strip().lower().replace("-", "_"))
         self._patterns: tuple[str, ...] = tuple(dict.fromkeys(pats))
+        # Each key pattern matches text that contains its first part ("api" of "api_key", which the text
+        # regex also finds as "api-key" or "apikey"): a substring test that rules most text out cheaply.
+        self._stems: tuple[str, ...] = tuple(dict.fromkeys(p.split("_", 1)[0] for p in self._patterns))
         self._cache: dict[str, bool] = {}
         self._text_res: tuple[re.Pattern[str], ...] = self._compile()
 
@@ -94,9 +97,24 @@ class Redactor:
             )
         return tuple(res)
 
+    def may_hold_secret(self, text: str) -> bool:
+        """False only when no text pattern can match ``text``: each needs a ``=``, ``://``, a scheme word
+        (Bearer, Basic, Token), or a colon after ``Authorization`` or a secret-looking key."""
+        if "=" in text or "://" in text:
+            return True
+        low = text.lower()
+        if "bearer" in low or "basic" in low or "token" in low:
+            return True
+        return ":" in text and ("authori" in low or any(stem in low for stem in self._stems))
+
+    def mentions_key(self, text: str) -> bool:
+        """Whether ``text`` contains a secret-looking key's first part (case-insensitive)."""
+        low = text.lower()
+        return "authori" in low or any(stem in low for stem in self._stems)
+
     def redact_text(self, text: str) -> str:
         """Mask obvious secrets in free text (exception messages): ``password=hunter2`` and the like."""
-        if not text:
+        if not text or not self.may_hold_secret(text):
             return text
         auth, bearer, userinfo, *kv = self._text_res
         text = auth.sub(lambda m: f"{m.group(1)}{REDACTED}", text)

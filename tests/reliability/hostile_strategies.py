@@ -543,6 +543,9 @@ SECRET_TEXT_FORMS = (
     "{{'password': '{s}'}}",
     '{{"token": "{s}"}}',
     "client_secret = {s}",
+    "db password: {s}",
+    "API-Key: {s}",
+    "Token {s}",
 )
 ERROR_TEXT_FORMS = (
     *SECRET_TEXT_FORMS,
