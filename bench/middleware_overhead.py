@@ -25,7 +25,8 @@ Contenders:
   error, then the access line), with sentry-sdk initialised with its defaults (Starlette integration on,
   local variables captured, no tracing sample rate) and a transport whose ``capture_envelope`` discards;
 * ``obskit-pipe`` and ``lean-pipe``: obskit and lean with their lines going to a pipe that a ``cat``
-  process reads, as stdout is in a container.
+  process reads, as stdout is in a container; ``obskit-pipe-unbatched`` the same with
+  ``batch_writes=False`` (one system call per line, as the lean middleware does).
 
 Every other contender's log lines go to the same sink, ``open(os.devnull, "wb")``. The driver lets the
 event loop turn every ``TURN`` requests, as a server with that many busy connections would. sentry-sdk and OpenTelemetry patch or
@@ -84,6 +85,7 @@ CONTENDERS = {
     "stack": "hand-wired: asgi-correlation-id + structlog + sentry-sdk + OpenTelemetry",
     # The same two with every line going to a pipe that `cat` reads, as stdout is in a container.
     "obskit-pipe": "**obskit**, lines to a pipe read by `cat`",
+    "obskit-pipe-unbatched": "obskit, `batch_writes=False`, lines to a pipe read by `cat`",
     "lean-pipe": "lean, lines to a pipe read by `cat`",
 }
 PIPED = ("obskit-pipe", "lean-pipe")
@@ -235,7 +237,8 @@ def build(contender: str, sink: Any) -> Any:
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
 
-    contender = contender.removesuffix("-pipe")
+    batch_writes = not contender.endswith("-unbatched")
+    contender = contender.removesuffix("-unbatched").removesuffix("-pipe")
     if contender == "bare":
         return Starlette(routes=_routes(None))
     if contender == "obskit":
@@ -244,7 +247,7 @@ def build(contender: str, sink: Any) -> Any:
         class OutOfStock(obskit.KnownError):
             status = 409
 
-        obskit.configure(service="bench", stream=sink)
+        obskit.configure(service="bench", stream=sink, batch_writes=batch_writes)
         app = Starlette(routes=_routes(OutOfStock))
         app.add_middleware(obskit.ObskitMiddleware)
         return app
@@ -370,7 +373,7 @@ async def _measure(app: Any, batch_seconds: float, batches: int) -> dict[str, An
 
 
 def worker(contender: str, out: str, batch_seconds: float, batches: int, check: bool) -> None:
-    if contender in PIPED and not check:
+    if "-pipe" in contender and not check:
         reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         assert reader.stdin is not None
         sink: Any = reader.stdin
