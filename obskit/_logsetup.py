@@ -41,8 +41,8 @@ should see each line at once (a crash right after a log call keeps the line; a t
 
 One write per loop turn (``Sink.batch``, ``configure(batch_writes=...)``, on by default). A line to a
 pipe costs a system call and wakes its reader; in a container, where stdout is a pipe, that is most of
-an access record's cost (in-process benchmark, stdout piped to ``cat``: 28 µs of middleware overhead per
-request written line by line, 18 µs held per turn). So a line below ``error`` that the event loop logs
+an access record's cost (``bench/middleware_overhead.py``, lines piped to ``cat``: 25 µs of middleware
+overhead per request written line by line, 21 µs held per turn). So a line below ``error`` that the event loop logs
 *while serving a request* (the trace context is set: the access record, the application's own lines) and
 that is bound for a descriptor is held, and the lines of one loop turn go out together at the start of
 the next turn (``loop.call_soon``), in whole-line chunks of at most ``PIPE_BUF`` bytes, so the atomicity
