@@ -437,12 +437,7 @@ class Sink:
         for capture in self.captures:
             capture(line)
         try:
-            stream = self.stream
-            if stream is None:
-                stream = sys.stdout
-            route = self._route
-            if route[0] is not stream:
-                route = self._plan(stream)
+            stream, route = self._target()
             if route[3] and not urgent and self.batch and _current_request.get() is not None:
                 loop = _get_running_loop()
                 if loop is not None:
@@ -454,6 +449,14 @@ class Sink:
             self._emit(route, stream, line)
         except Exception as exc:
             self.failed(exc)
+
+    def _target(self) -> tuple[Any, _Route]:
+        """The stream to write to now, and its route (planned at the first write to a new stream)."""
+        stream = self.stream
+        if stream is None:
+            stream = sys.stdout
+        route = self._route
+        return stream, route if route[0] is stream else self._plan(stream)
 
     def _emit(self, route: _Route, stream: Any, data: bytes) -> None:
         """Write whole lines now, through the stream's route; raises what the stream raised."""
@@ -504,12 +507,7 @@ class Sink:
             if not held:
                 return
             try:
-                stream = self.stream
-                if stream is None:
-                    stream = sys.stdout
-                route = self._route
-                if route[0] is not stream:
-                    route = self._plan(stream)
+                stream, route = self._target()
                 for chunk, lines in _chunks(held, _CHUNK if route[2] is not None else BATCH_BYTES):
                     try:
                         self._emit(route, stream, chunk)

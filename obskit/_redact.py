@@ -116,6 +116,10 @@ class Redactor:
         """Mask obvious secrets in free text (exception messages): ``password=hunter2`` and the like."""
         if not text or not self.may_hold_secret(text):
             return text
+        return self.apply_patterns(text)
+
+    def apply_patterns(self, text: str) -> str:
+        """Every text pattern, without the prefilter (what :meth:`redact_text` does when it may match)."""
         auth, bearer, userinfo, *kv = self._text_res
         text = auth.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
         text = bearer.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

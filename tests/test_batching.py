@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -200,20 +200,25 @@ async def test_a_blocked_loop_still_gets_its_lines_out(pipe: Pipe) -> None:
     assert seen_at[0] - start < 4 * BATCH_SECONDS
 
 
-async def test_batching_off_writes_every_line_at_once(pipe: Pipe) -> None:
-    obskit.configure(service="svc", stream=pipe.stream, batch_writes=False)
+async def lines_seen_inside_the_request(count: Callable[[], int]) -> int:
+    """Serve one request whose handler logs a line, then counts the lines its stream holds so far."""
     seen: list[int] = []
 
     async def endpoint(_request: Request) -> Response:
         obskit.get_logger("app").info("one")
-        seen.append(len(pipe.read()))
+        seen.append(count())
         return JSONResponse({})
 
     a = Starlette(routes=[Route("/x", endpoint)])
     a.add_middleware(obskit.ObskitMiddleware)
     async with client(a) as c:
         await c.get("/x")
-    assert seen == [1]
+    return seen[0]
+
+
+async def test_batching_off_writes_every_line_at_once(pipe: Pipe) -> None:
+    obskit.configure(service="svc", stream=pipe.stream, batch_writes=False)
+    assert await lines_seen_inside_the_request(lambda: len(pipe.read())) == 1
     assert len(pipe.read()) == 1  # the access record, written as the request ended
 
 
@@ -222,18 +227,7 @@ async def test_an_in_memory_stream_sees_each_line_at_once(obskit_logs: LogRecord
 
     out = io.BytesIO()
     obskit.configure(service="svc", stream=out)
-    seen: list[int] = []
-
-    async def endpoint(_request: Request) -> Response:
-        obskit.get_logger("app").info("one")
-        seen.append(out.getvalue().count(b"\n"))
-        return JSONResponse({})
-
-    a = Starlette(routes=[Route("/x", endpoint)])
-    a.add_middleware(obskit.ObskitMiddleware)
-    async with client(a) as c:
-        await c.get("/x")
-    assert seen == [1]
+    assert await lines_seen_inside_the_request(lambda: out.getvalue().count(b"\n")) == 1
 
 
 def test_held_lines_are_written_by_flush_and_never_twice_after_fork(pipe: Pipe) -> None:
