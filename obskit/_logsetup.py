@@ -437,7 +437,13 @@ class Sink:
         for capture in self.captures:
             capture(line)
         try:
-            stream, route = self._target()
+            # _target() and _emit() inlined for the usual cases: this runs for every line.
+            stream = self.stream
+            if stream is None:
+                stream = sys.stdout
+            route = self._route
+            if route[0] is not stream:
+                route = self._plan(stream)
             if route[3] and not urgent and self.batch and _current_request.get() is not None:
                 loop = _get_running_loop()
                 if loop is not None:
@@ -445,6 +451,14 @@ class Sink:
                     return
             if self._held:
                 self.flush_held(line)
+                return
+            chan = route[2]
+            if chan is not None:
+                if chan.write(line):
+                    return
+            elif route[1] is not None:  # a file or /dev/null: a BufferedWriter takes one whole line per write()
+                route[1].write(line)
+                route[1].flush()
                 return
             self._emit(route, stream, line)
         except Exception as exc:
