@@ -671,10 +671,10 @@ around asgi-correlation-id's `CorrelationIdMiddleware` and a structlog access-lo
 fast config plus `merge_contextvars`, OpenTelemetry trace/span ids and `dict_tracebacks`; an uncaught
 error is logged with `exception()` before the access line), with sentry-sdk initialised with its defaults
 (Starlette integration, local variables captured, tracing off) and a transport that discards envelopes.
-Every line goes to `open(os.devnull, "wb")`, which measures CPU alone; in the two "pipe" rows obskit's
+Every line goes to `open(os.devnull, "wb")`, which measures CPU alone; in the three "pipe" rows obskit's
 and the lean middleware's lines go to a pipe that a `cat` process reads, as stdout is under Docker or
-Kubernetes (a write then wakes the reader; obskit writes the lines of one event-loop turn together, the
-lean middleware one per line). The driver lets the event loop turn every {TURN} requests, as a server with
+Kubernetes (a write then wakes the reader, and `cat`'s own CPU is not counted; obskit writes the lines of
+one event-loop turn together, or one per line with `batch_writes=False`, as the lean middleware does). The driver lets the event loop turn every {TURN} requests, as a server with
 {TURN} busy connections would. Before timing each contender serves each route once into a real file
 (statuses checked; lines written for the three requests: {written}).
 
