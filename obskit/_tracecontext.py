@@ -47,10 +47,6 @@ def valid_request_id(value: str) -> bool:
     return _REQUEST_ID.fullmatch(value) is not None
 
 
-def format_traceparent(trace_id: str, span_id: str, flags: str = "01") -> str:
-    return f"00-{trace_id}-{span_id}-{flags}"
-
-
 def otel_span() -> Any:
     """The active, valid OpenTelemetry span, or ``None`` (never imports OpenTelemetry itself)."""
     trace = sys.modules.get("opentelemetry.trace")
