@@ -28,7 +28,6 @@ import gc
 import os
 import platform
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+from _readme import write_section  # noqa: E402
 
 from obskit.alerts import AlertRouter, Route, Webhook  # noqa: E402
 
@@ -292,14 +292,7 @@ def main() -> None:
     section = "\n".join(lines) + "\n"
     print(section)
     if args.write:
-        text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-        pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-        text = (
-            pattern.sub(lambda _: section + "\n", text)
-            if pattern.search(text)
-            else (text.rstrip("\n") + "\n\n" + section)
-        )
-        README.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
+        write_section(SECTION, section)
         print(f"wrote {README.relative_to(ROOT)}", file=sys.stderr)
 
 

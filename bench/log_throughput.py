@@ -55,9 +55,7 @@ import logging
 import os
 import platform
 import random
-import re
 import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -66,6 +64,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from _readme import obskit_rev, write_section
 
 X = "\N{MULTIPLICATION SIGN}"
 ROOT = Path(__file__).resolve().parent.parent
@@ -437,17 +436,6 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-def _obskit_rev() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "obskit"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"commit {head}" + (" plus uncommitted changes in `obskit/`" if dirty else "")
 
 
 def report(
@@ -502,7 +490,7 @@ Command, from the repository root: `{COMMAND}`
 (`--rounds`/`--n` change the size, `--only KEY...` runs a subset, `--profile KEY` cProfiles one contender).
 
 Machine: `nproc` = {cpus}, Python {platform.python_version()} ({platform.python_implementation()}, {platform.machine()});
-{_versions()}; obskit at {_obskit_rev()}.
+{_versions()}; obskit at {obskit_rev()}.
 
 Every contender writes the same information as one JSON line: `timestamp`, `level`, `service`,
 `trace_id` (null, no request active), `message` plus `user_id=42, path="/orders", duration_ms=12.5` given at
@@ -539,14 +527,6 @@ on (steal by the VM's host still is). Wall-clock medians are shown beside it. Co
 """
 
 
-def write_readme(section: str) -> None:
-    text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def profile(key: str, n: int) -> None:
@@ -588,7 +568,7 @@ def main() -> None:
     print()
     print("\n".join(notes))
     if args.write:
-        write_readme(readme_section(table, notes))
+        write_section(SECTION, readme_section(table, notes))
         print(f"\nwrote {README.relative_to(ROOT)}", file=sys.stderr)
 
 

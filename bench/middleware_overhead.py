@@ -72,6 +72,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from _readme import obskit_rev, write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "bench" / "README.md"
 SECTION = "## middleware overhead"
@@ -538,17 +540,6 @@ def _server_stack() -> str:
     return f"uvicorn's `auto` loop and HTTP implementation resolve to {loop} and {parser} here"
 
 
-def _obskit_rev() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, cwd=ROOT, check=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "obskit"], capture_output=True, cwd=ROOT, check=True, text=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"commit {head}" + (" plus uncommitted changes in `obskit/`" if dirty else "")
 
 
 def report(
@@ -656,7 +647,7 @@ Command: `{COMMAND}` (from the repository root; `--rounds`, `--batches`, `--batc
 `--http-rounds`, `--no-http` to change the size; `--profile obskit --route ok` to cProfile one contender).
 
 Machine: `nproc` = {os.cpu_count()}, Python {platform.python_version()} ({platform.python_implementation()},
-{platform.machine()}), {_versions()}; obskit at {_obskit_rev()}.
+{platform.machine()}), {_versions()}; obskit at {obskit_rev()}.
 
 Per request, calling the ASGI app directly (no server, no network): a prebuilt `http` scope copied per
 request, a `receive` returning an empty body, a `send` that discards. Routes: `/ok` returns
@@ -706,14 +697,6 @@ agent in the `http` object, and error responses held back and rewritten as RFC 9
 """
 
 
-def write_readme(section: str) -> None:
-    text = README.read_text(encoding="utf-8") if README.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _m: section.rstrip("\n") + "\n\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def profile(contender: str, route: str, n: int) -> None:
@@ -786,7 +769,7 @@ def main() -> None:
     print()
     print("\n".join(notes))
     if args.write:
-        write_readme(readme_section(table, notes, lines_written, args))
+        write_section(SECTION, readme_section(table, notes, lines_written, args))
         print(f"\nwrote {README.relative_to(ROOT)}", file=sys.stderr)
 
 

@@ -20,7 +20,6 @@ import io
 import os
 import platform
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -33,6 +32,8 @@ import orjson
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from _readme import write_section  # noqa: E402
 
 from obskit._cli import validate_files  # noqa: E402
 from obskit.schema import validate_record  # noqa: E402
@@ -257,14 +258,7 @@ def _update_readme(table: str) -> None:
         "`--max-line-bytes` is counted, never held. What remains is CPython's cost of about 15 dict look-ups "
         "and type checks per record.\n"
     )
-    text = README.read_text() if README.exists() else "# Benchmarks\n"
-    # Replace only this section: from its heading to the next "## " heading or the end.
-    pattern = re.compile(r"^## validate\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    README.write_text(text)
+    write_section("## validate", section)
 
 
 if __name__ == "__main__":

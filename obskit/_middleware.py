@@ -223,7 +223,7 @@ class ObskitMiddleware:
         except asyncio.CancelledError:
             # The client went away or the server is shutting down: not an application error.
             req.status = req.status or 499
-            self._access(scope, settings, req, start, trace_id, span_id, rid, cancelled=True)
+            self._record(scope, settings, req, start, trace_id, span_id, rid, cancelled=True)
             _context._current.reset(token)
             raise
         except Exception as exc:
@@ -231,13 +231,10 @@ class ObskitMiddleware:
             await self._handle(scope, exc, req, send, trace_id, span, settings, [trace_header, rid_header])
             if req.started and req.held is None and not getattr(exc, "__obskit_rewritten__", False):
                 # The response had started: the only honest signal left is to abort the stream.
-                self._log(scope, req, exc, start)
+                self._record(scope, settings, req, start, trace_id, span_id, rid, exc)
                 _context._current.reset(token)
                 raise
-        if error is None and req.synth_error is None:
-            self._access(scope, settings, req, start, trace_id, span_id, rid)
-        else:
-            self._log(scope, req, error, start)
+        self._record(scope, settings, req, start, trace_id, span_id, rid, error)
         _context._current.reset(token)
 
     # -- errors -----------------------------------------------------------------------------------------
@@ -345,7 +342,7 @@ class ObskitMiddleware:
 
     # -- the request's record ---------------------------------------------------------------------------
 
-    def _access(
+    def _record(
         self,
         scope: Scope,
         settings: _config.Settings,
@@ -354,27 +351,24 @@ class ObskitMiddleware:
         trace_id: str,
         span_id: str,
         request_id: str,
+        error: BaseException | None = None,
         *,
         cancelled: bool = False,
     ) -> None:
-        """The record of a request that raised nothing: built and rendered in one step.
-
-        Every value is obskit's own or a request field it bounds, so the generic field walk (redaction,
-        value limits) of ``_log`` has nothing to do; ``max_record_bytes`` still holds in the renderer.
-        """
+        """The request's one record: the access record, or the error record of a request that failed."""
         duration = perf_counter() - start
         status = req.status or 500
         method: str = scope.get("method", "")
         path: str = scope.get("path", "")
-        route = getattr(scope.get("route"), "path", None)
-        if route.__class__ is not str or scope.get("root_path"):
-            route = _route_template(scope)  # none, or inside a Mount
+        route = _route_template(scope)
         if _metrics.state.active:
             _metrics.request_done(method, route, status, duration)
-        if not (self._access_log if self._access_log is not None else settings.access_log) or path in (
-            self._exclude if self._exclude is not None else settings.access_log_exclude
+        failed = error is not None or req.synth_error is not None
+        if not failed and (
+            not (self._access_log if self._access_log is not None else settings.access_log)
+            or path in (self._exclude if self._exclude is not None else settings.access_log_exclude)
         ):
-            return
+            return  # failures are logged whatever the access-log settings say
         pipeline = _logsetup.state.pipeline
         if pipeline is None:
             return
@@ -383,6 +377,23 @@ class ObskitMiddleware:
         if req.forwarded is not None:
             client_ip = self._client_ip(client_ip, req.forwarded)
         user_agent = req.user_agent
+        http = {
+            "method": method,
+            "path": path,
+            "route": route,
+            "status": status,
+            # n / 1000 is the double nearest to that decimal, so it prints with at most three decimals, for
+            # a third of what round(x, 3) costs.
+            "duration_ms": int(duration * 1_000_000) / 1000,
+            "client_ip": client_ip,
+            "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
+            "request_id": request_id,
+        }
+        if failed:
+            self._failure(pipeline, req, error, http)
+            return
+        # A request that raised nothing: every value is obskit's own or a request field it bounds, so the
+        # generic field walk (redaction, value limits) has nothing to do; built and rendered in one step.
         record: dict[str, Any] = {
             "timestamp": timestamp(),
             "level": "info" if status < 400 or cancelled else "warning" if status < 500 else "error",
@@ -397,18 +408,7 @@ class ObskitMiddleware:
             record["environment"] = settings.environment
         if settings.version is not None:
             record["version"] = settings.version
-        record["http"] = {
-            "method": method,
-            "path": path,
-            "route": route,
-            "status": status,
-            # n / 1000 is the double nearest to that decimal, so it prints with at most three decimals, for
-            # a third of what round(x, 3) costs.
-            "duration_ms": int(duration * 1_000_000) / 1000,
-            "client_ip": client_ip,
-            "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
-            "request_id": request_id,
-        }
+        record["http"] = http
         if settings.console:
             line = pipeline.render(record)
         else:
@@ -422,24 +422,15 @@ class ObskitMiddleware:
                 line = pipeline.render(record)
         _logsetup.sink.write(line, urgent=status >= 500 and not cancelled)
 
-    def _log(self, scope: Scope, req: _Request, error: BaseException | None, start: float) -> None:
+    def _failure(
+        self, pipeline: _logsetup.Pipeline, req: _Request, error: BaseException | None, http: dict[str, Any]
+    ) -> None:
         """The record of a request that failed: an exception, or a framework error response rewritten."""
-        duration = perf_counter() - start
-        status = req.status or 500
-        path: str = scope.get("path", "")
-        route = _route_template(scope)
-        method: str = scope.get("method", "")
-        if _metrics.state.active:
-            _metrics.request_done(method, route, status, duration)
-        c = cached_classification(error) if error is not None else None
-        synth = req.synth_error
-        pipeline = _logsetup.state.pipeline
-        if pipeline is None:
-            return
-        http = self._http_fields(scope, req, method, path, route, status, duration)
+        method, path, route, status = http["method"], http["path"], http["route"], http["status"]
         fields: dict[str, Any] = {}
         preset: dict[str, Any] | None = None
-        if error is not None and c is not None:
+        if error is not None:
+            c = cached_classification(error)
             type_name = _stack.type_name(error)
             level = c.level if c.known else "error"
             message = f"{method} {path} {status} {type_name}"
@@ -452,8 +443,8 @@ class ObskitMiddleware:
             if _metrics.state.active:
                 _metrics.error(known=c.known, code=c.code if c.known else None, type_name=type_name)
         else:
-            assert synth is not None  # a request without either takes _access
-            sc, detail = synth
+            assert req.synth_error is not None  # _record only calls this for a failed request
+            sc, detail = req.synth_error
             level = sc.level
             message = f"{method} {path} {status} {sc.code}"
             preset = {
@@ -468,26 +459,6 @@ class ObskitMiddleware:
         _logsetup.sink.write(
             pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http), urgent=level in ("error", "critical")
         )
-
-    def _http_fields(
-        self, scope: Scope, req: _Request, method: str, path: str, route: str | None, status: int, duration: float
-    ) -> dict[str, Any]:
-        user_agent = req.user_agent.decode("latin-1")[:512] if req.user_agent is not None else None
-        client = scope.get("client")
-        client_ip = client[0] if client else None
-        if req.forwarded is not None:
-            client_ip = self._client_ip(client_ip, req.forwarded)
-        ctx = _context._current.get()
-        return {
-            "method": method,
-            "path": path,
-            "route": route,
-            "status": status,
-            "duration_ms": round(duration * 1000, 3),
-            "client_ip": client_ip,
-            "user_agent": user_agent,
-            "request_id": ctx.request_id if ctx is not None else "",
-        }
 
     def _client_ip(self, peer: str | None, forwarded_header: bytes) -> str | None:
         """The client address: X-Forwarded-For is believed only from a trusted proxy."""
@@ -551,10 +522,13 @@ def _http_fingerprint(status: int, route: str | None) -> str:
 def _route_template(scope: Scope) -> str | None:
     route = scope.get("route")
     template = getattr(route, "path", None)
-    if not isinstance(template, str):
+    if template.__class__ is not str:
         return None
+    root = scope.get("root_path")
+    if not root:  # not inside a Mount: the usual case, answered here
+        return template
     # Inside a Mount, the matched prefix sits between app_root_path and root_path.
-    prefix = scope.get("root_path", "")[len(scope.get("app_root_path", "")) :]
+    prefix = root[len(scope.get("app_root_path", "")) :]
     return prefix + template if prefix and not template.startswith(prefix) else template
 
 
