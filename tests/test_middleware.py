@@ -406,6 +406,26 @@ async def test_request_id_is_accepted_only_when_a_short_printable_token(
     assert access(obskit_logs)[0]["http"]["request_id"] == returned
 
 
+async def test_a_replaced_request_id_names_the_request(obskit_logs: LogRecords) -> None:
+    """Without a usable x-request-id: the trace id when the request starts the trace; its own id when the
+    trace came from upstream, where every request of the trace shares the trace id."""
+    app = make_app()
+
+    async def ids(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+        start = next(m for m in await call_asgi(app, "/ok", headers) if m["type"] == "http.response.start")
+        sent = dict(start["headers"])
+        return sent[b"x-request-id"].decode(), sent[b"traceparent"].decode().split("-")[1]
+
+    rid, trace = await ids([])
+    assert rid == trace
+    upstream = [(b"traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+    (rid1, trace1), (rid2, trace2) = await ids(upstream), await ids(upstream)
+    assert trace1 == trace2 == "4bf92f3577b34da6a3ce929d0e0e4736"
+    assert len({rid1, rid2, trace1}) == 3
+    assert all(len(r) == 32 and int(r, 16) for r in (rid1, rid2))
+    assert [r["http"]["request_id"] for r in access(obskit_logs)] == [rid, rid1, rid2]
+
+
 async def call_asgi(app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> list[dict[str, Any]]:
     """Drive the app with raw ASGI messages; returns every message it sent."""
     scope = {
