@@ -436,8 +436,6 @@ def _versions() -> str:
     return ", ".join(out)
 
 
-
-
 def report(
     samples: dict[str, list[float]], wall: dict[str, list[float]], rounds: int, n: int, elapsed: float
 ) -> tuple[str, list[str]]:
@@ -525,8 +523,6 @@ time (`time.process_time_ns()`, user + system, so the `write`/`flush` syscalls c
 clock, so time spent descheduled while another process runs is not charged to whichever contender was
 on (steal by the VM's host still is). Wall-clock medians are shown beside it. Compare ratios within one run, not absolute µs across runs.
 """
-
-
 
 
 def profile(key: str, n: int) -> None:

@@ -479,9 +479,7 @@ def _cpu_seconds(pid: int) -> float:
 
 def http(rounds: int, seconds: float, connections: int) -> dict[str, dict[str, dict[str, list[float]]]]:
     """``{server: {"rps"|"cpu_us": {contender: [per round]}}}``: wrk's requests/s, server CPU µs/request."""
-    results = {
-        server: {kind: {c: [] for c in HTTP_CONTENDERS} for kind in ("rps", "cpu_us")} for server in SERVERS
-    }
+    results = {server: {kind: {c: [] for c in HTTP_CONTENDERS} for kind in ("rps", "cpu_us")} for server in SERVERS}
     runs = [(server, c) for server in SERVERS for c in HTTP_CONTENDERS]
     for i in range(rounds):
         for server, contender in runs[i % len(runs) :] + runs[: i % len(runs)]:  # rotating order
@@ -540,8 +538,6 @@ def _server_stack() -> str:
     return f"uvicorn's `auto` loop and HTTP implementation resolve to {loop} and {parser} here"
 
 
-
-
 def report(
     results: dict[str, dict[str, dict[str, list[float]]]],
     rps: dict[str, dict[str, dict[str, list[float]]]] | None,
@@ -564,8 +560,7 @@ def report(
             over = "" if c == "bare" else f"{med(overheads(cpu, c, r)):.1f}"
             wover = "" if c == "bare" else f"{med(overheads(wall, c, r)):.1f}"
             lines.append(
-                f"| {route_name} | {contender_name} | {med(cpu[c][r]):.1f} | {over} | {med(wall[c][r]):.1f} "
-                f"| {wover} |"
+                f"| {route_name} | {contender_name} | {med(cpu[c][r]):.1f} | {over} | {med(wall[c][r]):.1f} | {wover} |"
             )
     ratio_lines = [
         "",
@@ -695,8 +690,6 @@ a span id), the trace context set for every record of the request, `traceparent`
 response headers (each one more header uvicorn validates), the route template, client address and user
 agent in the `http` object, and error responses held back and rewritten as RFC 9457 problems.
 """
-
-
 
 
 def profile(contender: str, route: str, n: int) -> None:

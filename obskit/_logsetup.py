@@ -405,6 +405,7 @@ class Sink:
         self._held_since = 0.0
         self._held_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._flush_soon = self.flush_held  # one bound method, not a new one every loop turn
 
     def set_stream(self, stream: IO[Any] | None) -> None:
         """None means whatever ``sys.stdout`` is at the time of each write (pytest's capture swaps it)."""
@@ -434,8 +435,9 @@ class Sink:
 
     def write(self, line: bytes, *, urgent: bool = False) -> None:
         """Write one rendered line; ``urgent`` (error and above) is written at once, with what was held."""
-        for capture in self.captures:
-            capture(line)
+        if self.captures:
+            for capture in self.captures:
+                capture(line)
         try:
             # _target() and _emit() inlined for the usual cases: this runs for every line.
             stream = self.stream
@@ -447,7 +449,16 @@ class Sink:
             if route[3] and not urgent and self.batch and _current_request.get() is not None:
                 loop = _get_running_loop()
                 if loop is not None:
-                    self._hold(line, loop)
+                    # No lock: list.append is atomic, and only flushers (serialised by _held_lock) take
+                    # lines out, from the front. Whoever makes the list non-empty schedules its flush.
+                    held = self._held
+                    held.append(line)
+                    if len(held) == 1:
+                        self._start_turn(loop, line)
+                    else:
+                        self._held_bytes += len(line)
+                        if self._held_bytes >= BATCH_BYTES:
+                            self.flush_held()
                     return
             if self._held:
                 self.flush_held(line)
@@ -492,44 +503,47 @@ class Sink:
 
     # -- one write per loop turn ------------------------------------------------------------------------
 
-    def _hold(self, line: bytes, loop: Any) -> None:
-        with self._held_lock:
-            held = self._held
-            held.append(line)
-            self._held_bytes += len(line)
-            first = len(held) == 1
-            full = self._held_bytes >= BATCH_BYTES
-            watch = first and self._watchdog is None
-            if watch:
-                self._watchdog = threading.Thread(target=self._watch, name="obskit-log-flush", daemon=True)
-        if first:
-            self._held_since = time.monotonic()
-            # Runs at the start of the next turn, before the loop waits for I/O again.
-            loop.call_soon(self.flush_held)
-            if watch:
-                assert self._watchdog is not None
-                self._watchdog.start()
-        elif full:
-            self.flush_held()
+    def _start_turn(self, loop: Any, line: bytes) -> None:
+        """The first line held since the last flush: write it (and the turn's others) at the next turn."""
+        self._held_bytes = len(line)
+        self._held_since = time.monotonic()
+        # Runs at the start of the next turn, before the loop waits for I/O again.
+        loop.call_soon(self._flush_soon)
+        if self._watchdog is None:
+            with self._held_lock:
+                if self._watchdog is None:
+                    self._watchdog = threading.Thread(target=self._watch, name="obskit-log-flush", daemon=True)
+                    self._watchdog.start()
 
     def flush_held(self, line: bytes | None = None) -> None:
         """Write the lines held for this loop turn (and ``line`` after them) now, as few writes as fit."""
         with self._held_lock:
             held = self._held
-            if line is not None:
-                held.append(line)
-            if not held:
-                return
-            try:
-                stream, route = self._target()
-                for chunk, lines in _chunks(held, _CHUNK if route[2] is not None else BATCH_BYTES):
+            while held or line is not None:
+                # A loop thread may append while this runs, never remove: take the lines seen, drop exactly
+                # those, and come back for any that arrived meanwhile.
+                lines = held[:]
+                del held[: len(lines)]
+                self._held_bytes = 0
+                if line is not None:
+                    lines.append(line)
+                    line = None
+                if not lines:
+                    return
+                try:
+                    stream, route = self._target()
+                except Exception as exc:
+                    self.failed(exc, len(lines))
+                    continue
+                if route[2] is not None:  # a pipe: whole lines up to PIPE_BUF per write, each atomic
+                    chunks = _chunks(lines, _CHUNK)
+                else:  # a file takes the turn's lines in one write
+                    chunks = [(b"".join(lines) if len(lines) > 1 else lines[0], len(lines))]
+                for chunk, n in chunks:
                     try:
                         self._emit(route, stream, chunk)
                     except Exception as exc:
-                        self.failed(exc, lines)
-            finally:
-                held.clear()  # in place: writers that saw it non-empty wait on the lock, then find it empty
-                self._held_bytes = 0
+                        self.failed(exc, n)
 
     def _watch(self) -> None:
         """Write held lines of a loop that has not come back within BATCH_SECONDS (blocked by a call)."""
@@ -545,9 +559,13 @@ class Sink:
             idle += BATCH_SECONDS
             if idle >= _WATCH_IDLE_SECONDS:
                 with self._held_lock:
+                    # Leave first, then look: a line held meanwhile either sees no watchdog and starts one,
+                    # or is seen here (holding a line takes no lock).
+                    me, self._watchdog = self._watchdog, None
                     if not self._held:
-                        self._watchdog = None  # the next held line starts another
-                        return
+                        return  # the next held line starts another
+                    self._watchdog = me
+                    idle = 0.0
 
     # -- waiting, failures, shutdown --------------------------------------------------------------------
 

@@ -117,9 +117,7 @@ async def test_a_burst_of_one_bug_is_one_alert_with_its_count(
     assert [a["count"] for a in obskit_alerts] == [1000]
 
 
-async def test_different_bugs_alert_separately_and_known_errors_do_not(
-    router: AlertRouter, receiver: Receiver
-) -> None:
+async def test_different_bugs_alert_separately_and_known_errors_do_not(router: AlertRouter, receiver: Receiver) -> None:
     await hit(make_app(), ["/boom", "/other", "/declined", "/ok", "/sync-boom", "/boom"])
     assert await router.flush(5.0)
     types = sorted(r.json()["error"]["type"] for r in receiver.requests)

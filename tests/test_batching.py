@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import orjson
@@ -24,6 +26,8 @@ from starlette.routing import Route
 
 import obskit
 from obskit import _logsetup
+from obskit._context import TraceContext
+from obskit._context import _current as obskit_context
 from obskit._logsetup import BATCH_SECONDS, sink
 from obskit.testing import LogRecords
 
@@ -54,15 +58,19 @@ class Pipe:
         monkeypatch.setattr(_logsetup.os, "pwritev", pwritev)
         monkeypatch.setattr(_logsetup.os, "write", write)
 
-    def read(self) -> list[dict[str, Any]]:
+    def raw(self) -> bytes:
         out = bytearray()
         try:
             while chunk := os.read(self.r, 1 << 16):
                 out += chunk
         except BlockingIOError:
             pass
+        return bytes(out)
+
+    def read(self) -> list[dict[str, Any]]:
+        out = self.raw()
         assert out.endswith(b"\n") or not out  # whole lines only
-        records = [orjson.loads(line) for line in bytes(out).splitlines()]
+        records = [orjson.loads(line) for line in out.splitlines()]
         return [r for r in records if r.get("logger") != "httpx"]
 
     def close(self) -> None:
@@ -266,3 +274,79 @@ async def test_the_watchdog_thread_ends_when_nothing_is_held(pipe: Pipe, monkeyp
         assert len(watchdogs()) == 1
         await asyncio.sleep(0)
     assert [r["message"] for r in pipe.read()] == ["handling", "GET /hello 200"] * 2
+
+
+class _SlowTake(list):  # type: ignore[type-arg]
+    """The held list, where another thread's flush waits, just after copying it, for the loop's next line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appended = threading.Event()
+
+    def append(self, line: Any) -> None:
+        super().append(line)
+        self.appended.set()
+
+    def __getitem__(self, key: Any) -> Any:
+        taken = super().__getitem__(key)
+        if isinstance(key, slice) and threading.current_thread() is not threading.main_thread():
+            self.appended.clear()
+            self.appended.wait(0.005)  # a preemption between copying the lines and taking them out
+        return taken
+
+
+def test_lines_held_while_another_thread_flushes_are_each_written_once_in_order(pipe: Pipe) -> None:
+    # Holding a line takes no lock: the loop appends while another thread's line flushes what is held.
+    # A flusher that cleared the list after copying it would lose the lines appended in between.
+    obskit.configure(service="svc", stream=pipe.stream)
+    from_thread = 300
+    from_loop: list[int] = []
+    got = bytearray()
+    stop = threading.Event()
+
+    def reader() -> None:  # keeps the pipe from filling
+        while not stop.is_set():
+            got.extend(pipe.raw())
+            time.sleep(0.0005)
+
+    def line(side: bytes, i: int) -> bytes:
+        return (
+            b'{"timestamp":"2026-11-29T13:00:00.000000Z","level":"info","service":"svc","trace_id":"%s",'
+            b'"message":"%s","i":%d}\n' % (b"a" * 32, side, i)
+        )
+
+    def other_thread() -> None:
+        for i in range(from_thread):
+            sink.write(line(b"thread", i))
+            time.sleep(0.0002)  # the loop holds lines meanwhile
+
+    async def loop_side() -> None:
+        token = obskit_context.set(TraceContext("a" * 32, "b" * 16, "c" * 32))  # as inside a request
+        try:
+            worker = threading.Thread(target=other_thread)
+            worker.start()
+            while worker.is_alive() and len(from_loop) < 100_000:
+                from_loop.append(len(from_loop))
+                sink.write(line(b"loop", from_loop[-1]))
+                if len(from_loop) % 16 == 0:
+                    await asyncio.sleep(0.0001)  # a turn, at a pace the reader keeps up with
+            worker.join()
+        finally:
+            obskit_context.reset(token)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)  # the thread's lines preempt the loop's between two of its lines
+    try:
+        with patch.object(sink, "_held", _SlowTake()):
+            asyncio.run(loop_side())
+            assert sink.flush(5.0)
+    finally:
+        sys.setswitchinterval(interval)
+        stop.set()
+        thread.join()
+    records = [orjson.loads(line) for line in bytes(got + pipe.raw()).splitlines()]
+    assert sink.failures == sink.dropped == 0
+    assert [r["i"] for r in records if r["message"] == "thread"] == list(range(from_thread))
+    assert [r["i"] for r in records if r["message"] == "loop"] == from_loop

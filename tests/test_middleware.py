@@ -588,7 +588,10 @@ async def test_concurrent_requests_never_mix_trace_ids(obskit_logs: LogRecords) 
     ids = [f"{i:032x}" for i in range(1, 201)]
     async with client(app) as c:
         responses = await asyncio.gather(
-            *(c.get("/ok", headers={"traceparent": f"00-{t}-{PARENT}-01", "x-request-id": f"r{i}"}) for i, t in enumerate(ids))
+            *(
+                c.get("/ok", headers={"traceparent": f"00-{t}-{PARENT}-01", "x-request-id": f"r{i}"})
+                for i, t in enumerate(ids)
+            )
         )
     assert [r.headers["traceparent"].split("-")[1] for r in responses] == ids
     for record in served(obskit_logs):
@@ -640,7 +643,14 @@ async def test_websocket_and_lifespan_pass_through(obskit_logs: LogRecords) -> N
     async def ws_send(message: dict[str, Any]) -> None:
         outgoing.append(message)
 
-    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"", "root_path": "", "subprotocols": []}
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "headers": [],
+        "query_string": b"",
+        "root_path": "",
+        "subprotocols": [],
+    }
     await asyncio.wait_for(app(scope, incoming.get, ws_send), 10)
     assert [m["type"] for m in outgoing] == ["websocket.accept", "websocket.send", "websocket.close"]
     assert outgoing[1]["text"] == "echo: hello"
@@ -659,7 +669,9 @@ def test_uvicorn_does_no_access_log_work_when_obskit_logs_access(
     calls: list[str] = []
     for module in (h11_impl, httptools_impl):
         real = module.get_path_with_query_string
-        monkeypatch.setattr(module, "get_path_with_query_string", lambda scope, real=real: calls.append("x") or real(scope))
+        monkeypatch.setattr(
+            module, "get_path_with_query_string", lambda scope, real=real: calls.append("x") or real(scope)
+        )
     with serve(make_app(access_log=obskit_access)) as base, httpx.Client(base_url=base, timeout=10) as c:
         for _ in range(3):
             assert c.get("/ok").status_code == 200
