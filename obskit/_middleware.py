@@ -22,7 +22,7 @@ import orjson
 
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
 from obskit._errors import Classification, KnownError, _phrase, _status_code
-from obskit._processors import cached_classification, cached_fingerprint, timestamp
+from obskit._processors import JSON_TIME_OPTIONS, cached_classification, cached_fingerprint, record_time
 from obskit._redact import redact_text
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
@@ -47,7 +47,7 @@ _SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "er
 _internal = logging.getLogger("obskit")
 _new_tuple = tuple.__new__
 _dumps = orjson.dumps
-_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
+_ACCESS_OPTIONS = orjson.OPT_APPEND_NEWLINE | JSON_TIME_OPTIONS
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
 _OURS = frozenset((b"traceparent", b"x-request-id"))
 
@@ -395,7 +395,7 @@ class ObskitMiddleware:
         # A request that raised nothing: every value is obskit's own or a request field it bounds, so the
         # generic field walk (redaction, value limits) has nothing to do; built and rendered in one step.
         record: dict[str, Any] = {
-            "timestamp": timestamp(),
+            "timestamp": record_time(),
             "level": "info" if status < 400 or cancelled else "warning" if status < 500 else "error",
             "service": settings.service,
             "trace_id": trace_id,
@@ -409,17 +409,20 @@ class ObskitMiddleware:
         if settings.version is not None:
             record["version"] = settings.version
         record["http"] = http
-        if settings.console:
-            line = pipeline.render(record)
-        else:
-            # The JSON renderer's work without its two calls: every value here is a str, int, float or None
-            # (a path with a lone surrogate makes orjson raise; the renderer's fallback handles it).
-            try:
-                line = _dumps(record, option=_APPEND_NEWLINE)
+        line = b""
+        if not settings.console:
+            # The JSON renderer's work without its two calls: every value here is a str, int, float, None
+            # or the timestamp's datetime (a path with a lone surrogate makes orjson raise).
+            # not contextlib.suppress: its with-block costs more than the rest of this branch
+            try:  # noqa: SIM105
+                line = _dumps(record, option=_ACCESS_OPTIONS)
             except TypeError:
-                line = b""
-            if not line or len(line) > settings.max_record_bytes:
-                line = pipeline.render(record)
+                pass
+        if not line or len(line) > settings.max_record_bytes:  # the renderer's fallbacks and limits
+            stamp = record["timestamp"]
+            if stamp.__class__ is not str:
+                record["timestamp"] = _dumps(stamp, option=JSON_TIME_OPTIONS)[1:-1].decode()
+            line = pipeline.render(record)
         _logsetup.sink.write(line, urgent=status >= 500 and not cancelled)
 
     def _failure(

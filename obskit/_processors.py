@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import sys
 import time
 import types
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from obskit import _context, _stack
 from obskit._errors import Classification, classify
@@ -70,6 +73,22 @@ def timestamp() -> str:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second_prefix = (seconds, prefix)  # one tuple: threads never see a torn pair
     return f"{prefix}.{nanos // 1000:06d}Z"
+
+
+# A datetime that orjson renders itself ("2026-11-29T13:44:41.225485Z" with the options below) costs a
+# quarter of formatting the string in Python. utcnow() is the cheapest clock read; 3.12 deprecates it.
+JSON_TIME_OPTIONS = orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z
+_utcnow = functools.partial(datetime.now, _UTC) if sys.version_info >= (3, 12) else datetime.utcnow
+
+
+def record_time() -> datetime | str:
+    """The record's timestamp for orjson (``JSON_TIME_OPTIONS``): a datetime, or the string from
+    :func:`timestamp` under freezegun and on a whole second (orjson would leave out a zero fraction)."""
+    if time.time_ns is _REAL_TIME_NS[0]:
+        now = _utcnow()
+        if now.microsecond:
+            return now
+    return timestamp()
 
 
 def _otel_ids() -> tuple[str, str] | None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import re
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
+from freezegun import freeze_time
 from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -20,7 +24,8 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import obskit
-from obskit.schema import validate_problem
+from obskit import _processors
+from obskit.schema import validate_problem, validate_record
 from obskit.testing import LogRecords
 
 pytestmark = pytest.mark.anyio
@@ -546,6 +551,77 @@ async def test_access_record_has_the_http_object(obskit_logs: LogRecords) -> Non
     assert http["request_id"] == "r-1"
     assert record["level"] == "info"
     assert "abc" not in str(served(obskit_logs))  # the query string is never logged
+
+
+async def test_access_record_timestamp_is_the_request_end_in_utc(obskit_logs: LogRecords) -> None:
+    before = dt.datetime.now(dt.UTC)
+    await get(make_app(), "/ok")
+    after = dt.datetime.now(dt.UTC)
+    stamp = access(obskit_logs)[0]["timestamp"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert before <= dt.datetime.fromisoformat(stamp) <= after
+
+
+async def test_access_record_timestamp_keeps_its_fraction_on_a_whole_second(
+    obskit_logs: LogRecords, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # orjson writes a datetime with no microseconds without a fraction: the record must not.
+    monkeypatch.setattr(_processors, "_utcnow", lambda: dt.datetime(2026, 1, 2, 3, 4, 5))  # noqa: DTZ001
+    await get(make_app(), "/ok")
+    assert re.fullmatch(r".*T\d\d:\d\d:\d\d\.\d{6}Z", access(obskit_logs)[0]["timestamp"])
+
+
+async def test_access_record_timestamp_is_exact_under_freezegun(obskit_logs: LogRecords) -> None:
+    with freeze_time("2026-01-02T03:04:05.678901Z"):
+        await get(make_app(), "/ok")
+    assert access(obskit_logs)[0]["timestamp"] == "2026-01-02T03:04:05.678901Z"
+
+
+@pytest.mark.parametrize("how", ["console", "longer than max_record_bytes", "lone surrogate in the path"])
+async def test_an_access_record_the_renderer_takes_over_keeps_its_timestamp(
+    how: str, obskit_logs: LogRecords, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    out = io.BytesIO()
+    if how == "console":
+        obskit.configure(service="shop", stream=out, format="console")
+    else:
+        obskit.configure(service="shop", stream=out, max_record_bytes=1024)
+    path = {"console": "/ok", "longer than max_record_bytes": "/orders/" + "9" * 2000}.get(how, "/orders/\ud800")
+    app = make_app()
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode("utf-8", "surrogatepass"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "scheme": "http",
+        "http_version": "1.1",
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        pass
+
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None).isoformat()
+    await app(scope, receive, send)
+    [line] = [x for x in out.getvalue().decode("utf-8", "replace").splitlines() if "obskit.access" in x or "GET" in x]
+    if how == "console":
+        assert line.startswith(before[:16])  # the console line starts with the time, as text
+        assert "datetime" not in line
+    else:
+        record = orjson.loads(line)
+        assert record["logger"] == "obskit.access"
+        assert re.fullmatch(r".*T\d\d:\d\d:\d\d\.\d{6}Z", record["timestamp"])
+        assert validate_record(record) == []
+        assert len(line.encode()) < 1024
 
 
 async def test_route_template_inside_a_mount(obskit_logs: LogRecords) -> None:
