@@ -41,13 +41,15 @@ should see each line at once (a crash right after a log call keeps the line; a t
 
 One write per loop turn (``Sink.batch``, ``configure(batch_writes=...)``, on by default). A line to a
 pipe costs a system call and wakes its reader; in a container, where stdout is a pipe, that is most of
-an access record's cost (``bench/middleware_overhead.py``, lines piped to ``cat``: 25 µs of middleware
-overhead per request written line by line, 21 µs held per turn). So a line below ``error`` that the event loop logs
+an access record's cost (``bench/middleware_overhead.py``, lines piped to ``cat``: 26 µs of middleware
+overhead per request written line by line, 15 µs held per turn). So a line below ``error`` that the event loop logs
 *while serving a request* (the trace context is set: the access record, the application's own lines) and
 that is bound for a descriptor is held, and the lines of one loop turn go out together at the start of
 the next turn (``loop.call_soon``), in whole-line chunks of at most ``PIPE_BUF`` bytes, so the atomicity
-above still holds. Ordering is kept: any other write (another thread, a line outside a request, an
-error) first writes what is held, under the same lock. An ``error`` or ``critical`` line is never held,
+above still holds. Holding a line takes no lock (``list.append`` is atomic; a lock's ``with`` block cost
+more than the rest of the hold): flushers, serialised by one lock, take out exactly the lines they copied
+and come back for any held meanwhile. Ordering is kept: any other write (another thread, a line outside a
+request, an error) first writes what is held, under that lock. An ``error`` or ``critical`` line is never held,
 and neither is anything outside a request: uvicorn logs "Finished server process" and then re-raises
 SIGTERM in the same turn, which no held line would survive. A loop that does not come back (a blocking
 call in a coroutine) has its held lines written by a watchdog thread within :data:`BATCH_SECONDS`;
