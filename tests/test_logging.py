@@ -6,6 +6,7 @@ import datetime as dt
 import decimal
 import io
 import logging
+import re
 import subprocess
 import sys
 import textwrap
@@ -63,6 +64,18 @@ def test_timestamp_is_utc_rfc3339_with_z(obskit_logs: LogRecords) -> None:
     assert stamp.endswith("Z")
     parsed = dt.datetime.fromisoformat(stamp)
     assert before <= parsed <= after
+
+
+def test_console_lines_start_with_the_rfc3339_timestamp() -> None:
+    import io
+
+    out = io.BytesIO()
+    obskit.configure(service="svc", stream=out, format="console")
+    before = dt.datetime.now(dt.UTC)
+    obskit.get_logger().info("hello")
+    stamp = out.getvalue().decode().split(" ", 1)[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    assert before <= dt.datetime.fromisoformat(stamp) <= dt.datetime.now(dt.UTC)
 
 
 def test_stdlib_and_uvicorn_loggers_produce_the_same_record_shape(obskit_logs: LogRecords) -> None:
