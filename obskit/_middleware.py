@@ -46,6 +46,8 @@ _HOLD_LIMIT = 64 * 1024  # error bodies larger than this are a user's own stream
 _SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "error", "critical": "critical"}
 _internal = logging.getLogger("obskit")
 _new_tuple = tuple.__new__
+_TraceContext = _context.TraceContext
+_set_context, _reset_context = _context._current.set, _context._current.reset
 _dumps = orjson.dumps
 _ACCESS_OPTIONS = orjson.OPT_APPEND_NEWLINE | JSON_TIME_OPTIONS
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
@@ -186,7 +188,7 @@ class ObskitMiddleware:
             # id when the trace came from upstream, where many requests share it.
             rid = fresh
         # tuple.__new__ skips the named tuple's Python-level __new__ (a frame per request).
-        token = _context._current.set(_new_tuple(_context.TraceContext, (trace_id, span_id, rid)))
+        token = _set_context(_new_tuple(_TraceContext, (trace_id, span_id, rid)))
         trace_header = (b"traceparent", f"00-{trace_id}-{span_id}-{flags}".encode())
         rid_header = (b"x-request-id", rid.encode())
 
@@ -224,7 +226,7 @@ class ObskitMiddleware:
             # The client went away or the server is shutting down: not an application error.
             req.status = req.status or 499
             self._record(scope, settings, req, start, trace_id, span_id, rid, cancelled=True)
-            _context._current.reset(token)
+            _reset_context(token)
             raise
         except Exception as exc:
             error = exc
@@ -232,10 +234,10 @@ class ObskitMiddleware:
             if req.started and req.held is None and not getattr(exc, "__obskit_rewritten__", False):
                 # The response had started: the only honest signal left is to abort the stream.
                 self._record(scope, settings, req, start, trace_id, span_id, rid, exc)
-                _context._current.reset(token)
+                _reset_context(token)
                 raise
         self._record(scope, settings, req, start, trace_id, span_id, rid, error)
-        _context._current.reset(token)
+        _reset_context(token)
 
     # -- errors -----------------------------------------------------------------------------------------
 
@@ -358,8 +360,8 @@ class ObskitMiddleware:
         """The request's one record: the access record, or the error record of a request that failed."""
         duration = perf_counter() - start
         status = req.status or 500
-        method: str = scope.get("method", "")
-        path: str = scope.get("path", "")
+        method: str = scope["method"]  # required keys of an HTTP scope
+        path: str = scope["path"]
         route = _route_template(scope)
         if _metrics.state.active:
             _metrics.request_done(method, route, status, duration)
