@@ -105,14 +105,7 @@ class Redactor:
         low = text.lower()
         if "bearer" in low or "basic" in low or "token" in low:
             return True
-        return ":" in text and self._names_key(low)
-
-    def mentions_key(self, text: str) -> bool:
-        """Whether ``text`` contains a secret-looking key's first part (case-insensitive)."""
-        return self._names_key(text.lower())
-
-    def _names_key(self, low: str) -> bool:
-        return "authori" in low or any(stem in low for stem in self._stems)
+        return ":" in text and ("authori" in low or any(stem in low for stem in self._stems))
 
     def redact_text(self, text: str) -> str:
         """Mask obvious secrets in free text (exception messages): ``password=hunter2`` and the like."""

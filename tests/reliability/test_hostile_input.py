@@ -812,6 +812,20 @@ def test_an_unquoted_secret_after_a_colon_in_a_plain_message_is_masked(
     assert all("[REDACTED]" in r["message"] for r in obskit_logs)
 
 
+@pytest.mark.parametrize("message", [f"auth BEARER {S}", f"TOKEN {S}", f"header BASIC {S}", f"Db PASSWORD: {S}"])
+def test_a_credential_in_capitals_in_a_plain_message_is_masked(
+    obskit_logs: LogRecords, stream: io.BytesIO, message: str
+) -> None:
+    """_processors: messages were gated by a case-sensitive check of their own ("earer ", "oken "), not by
+    the redactor's exact prefilter, so "BEARER …" went out as it was while redact_text() masked it."""
+    configure(stream)
+    obskit.get_logger("auth").warning(message)
+    logging.getLogger("auth").warning(message)
+    for line in obskit_logs.lines:
+        asgi.assert_no_secret("a log line", line)
+    assert all("[REDACTED]" in r["message"] for r in obskit_logs)
+
+
 def test_debug_bodies_mask_secrets_in_the_message(obskit_logs: LogRecords, run: Any, stream: io.BytesIO) -> None:
     """_middleware: debug=True put the exception message in the 500 body unredacted."""
     configure(stream)
