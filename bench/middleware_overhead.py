@@ -97,7 +97,9 @@ SERVERS = {
 }
 # "uvicorn-log": the bare app with uvicorn's default logging (its colourised access line per request, to
 # the server's stdout, here /dev/null): what a bare app prints today, and what obskit's record replaces.
-HTTP_CONTENDERS = ("bare", "obskit", "lean", "uvicorn-log")
+# "skeleton": only the per-request work SPEC asks of any such middleware, done the cheapest way, with no
+# safety at all: the ceiling on requests/s that any middleware doing that work can keep.
+HTTP_CONTENDERS = ("bare", "obskit", "lean", "skeleton", "uvicorn-log")
 TURN = 32  # requests between two event-loop turns in part 1, as a server with 32 busy connections
 ROUTES = {"ok": ("/ok", 200), "known": ("/known", 409), "unknown": ("/unknown", 500)}
 ROUTE_NAMES = {"ok": "200", "known": "known error (409)", "unknown": "unknown error (500)"}
@@ -180,6 +182,57 @@ class LeanAccessLog:
             )
 
 
+class Skeleton:
+    """The least any middleware can do for SPEC §4-5 on a 200: not usable, a floor for comparison.
+
+    A fresh trace id and span id, the trace context set for the request's records, the two response
+    headers, one access line with the same fields as obskit's, held and written 32 lines at a time. No
+    traceparent parsing, no JSON escaping (the line is an f-string), no error handling, no configuration.
+    """
+
+    def __init__(self, app: Any, sink: Any) -> None:
+        import contextvars
+        import random
+        from datetime import datetime
+
+        self.app, self.sink, self.held = app, sink, []
+        self.context: contextvars.ContextVar[Any] = contextvars.ContextVar("skeleton", default=None)
+        self.bits, self.now = random.getrandbits, datetime.utcnow
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        ids = self.bits(192).to_bytes(24, "little").hex()
+        trace_id, span_id = ids[:32], ids[32:]
+        token = self.context.set((trace_id, span_id, trace_id))
+        ours = [(b"traceparent", f"00-{trace_id}-{span_id}-00".encode()), (b"x-request-id", trace_id.encode())]
+        status = 0
+
+        def send_wrapper(message: Any) -> Any:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), *ours]
+            return send(message)
+
+        await self.app(scope, receive, send_wrapper)
+        ms = int((time.perf_counter() - start) * 1_000_000) / 1000
+        method, path, route = scope["method"], scope["path"], scope["route"].path
+        self.held.append(
+            f'{{"timestamp":"{self.now().isoformat()}Z","level":"info","service":"bench","trace_id":"{trace_id}",'
+            f'"message":"{method} {path} {status}","span_id":"{span_id}","request_id":"{trace_id}",'
+            f'"logger":"access","http":{{"method":"{method}","path":"{path}","route":"{route}","status":{status},'
+            f'"duration_ms":{ms},"client_ip":"{scope["client"][0]}","user_agent":null,"request_id":"{trace_id}"}}}}\n'
+        )
+        if len(self.held) >= 32:
+            self.sink.write("".join(self.held).encode())
+            self.sink.flush()
+            self.held.clear()
+        self.context.reset(token)
+
+
 class StructlogAccessLog:
     """The structlog access-log middleware of the usual recipes: request id bound, exceptions logged."""
 
@@ -258,6 +311,8 @@ def build(contender: str, sink: Any) -> Any:
     if contender == "lean":
         _structlog_fastest(sink, [])
         return Starlette(routes=_routes(None), middleware=[Middleware(LeanAccessLog)])
+    if contender == "skeleton":
+        return Starlette(routes=_routes(None), middleware=[Middleware(Skeleton, sink=sink)])
     if contender == "stack":
         import sentry_sdk
         import structlog
@@ -619,7 +674,13 @@ def report(
         verdicts = []
         for server, server_name in SERVERS.items():
             rate, cpu_us = rps[server]["rps"], rps[server]["cpu_us"]
-            names = ("bare Starlette", "**obskit**", "lean access log", "bare + uvicorn's own access log")
+            names = (
+                "bare Starlette",
+                "**obskit**",
+                "lean access log",
+                "skeleton (SPEC's per-request work, nothing else)",
+                "bare + uvicorn's own access log",
+            )
             for c, name in zip(HTTP_CONTENDERS, names, strict=True):
                 notes.append(
                     f"| {server} | {name} | {med(rate[c]):,.0f} | {med(rate[c]) / med(rate['bare']):.2f}{X} "
@@ -630,14 +691,15 @@ def report(
             per_round = [o / b for o, b in zip(rate["obskit"], rate["bare"], strict=True)]
             cpu_ratio = med(cpu_us["bare"]) / med(cpu_us["obskit"])
             lean_ratio = med(rate["lean"]) / med(rate["bare"])
+            floor_ratio = med(rate["skeleton"]) / med(rate["bare"])
             logged_ratio = med(rate["obskit"]) / med(rate["uvicorn-log"])
             met = "**met**" if ratio >= 0.75 else "**missed**"
             verdicts.append(
                 f"- {server_name}: obskit keeps ≥ 0.75 {X} bare requests/s: {ratio:.2f} measured (per round "
                 f"{', '.join(f'{x:.2f}' for x in per_round)}; their median {med(per_round):.2f}), "
-                f"{cpu_ratio:.2f} from server CPU per request; the lean access log keeps {lean_ratio:.2f} → {met} "
-                f"on the measured figure. Against the bare app with uvicorn's own access log, the one obskit "
-                f"replaces: {logged_ratio:.2f} {X}"
+                f"{cpu_ratio:.2f} from server CPU per request; the lean access log keeps {lean_ratio:.2f}, the "
+                f"skeleton {floor_ratio:.2f} → {met} on the measured figure. Against the bare app with uvicorn's "
+                f"own access log, the one obskit replaces: {logged_ratio:.2f} {X}"
             )
         notes += ["", *verdicts]
     return table, notes
@@ -692,6 +754,11 @@ CPU 1 after a 1 s warm-up, {args.http_rounds} rounds in a rotating order; the ac
 `open(os.devnull, "wb")`. The last row of each stack runs the bare app with uvicorn's logging defaults
 (its own access line per request, written to the server's stdout, here `/dev/null`): what a bare app
 costs as uvicorn runs it out of the box, for context; the target is judged against the silent bare app.
+The skeleton row is a middleware in this file that does only the per-request work SPEC asks of any
+middleware here, the cheapest way and with no safety: a fresh trace id and span id, a context variable set
+for the request, the `traceparent` and `x-request-id` headers, and one access line with the same fields
+as obskit's written from an f-string (no escaping), 32 lines per write. It is not usable; it is the
+ceiling on the requests/s a middleware doing that work keeps on this machine.
 
 Targets (issue 3): on the 200 route obskit's overhead above the bare app is at most 1.2 {X} the lean
 middleware's and at most 1/8 of the hand-wired stack's; on the unknown-error route at most 1/20 of the
