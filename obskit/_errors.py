@@ -13,6 +13,7 @@ out of the box, with their own status.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import threading
@@ -60,7 +61,9 @@ class KnownError(Exception):
         return f"{type(self).__name__}(detail={self.detail!r}, status={self.status}, code={self.code!r})"
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass's __init__ costs 2.5x as much, and one is made for every KnownError raised.
+# Treat it as read-only all the same: the middleware, the record and the alert share one per exception.
+@dataclass(slots=True)
 class Classification:
     known: bool
     status: int
@@ -149,6 +152,7 @@ def _load_defaults() -> None:
                 _register_default(module)
 
 
+@functools.cache  # statuses are a small set; HTTPStatus(n) is an enum lookup and the regex below costs more
 def _phrase(status: int) -> str:
     from http import HTTPStatus  # noqa: PLC0415
 
@@ -158,6 +162,7 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+@functools.cache
 def _status_code(status: int) -> str:
     """404 -> ``not_found``: a readable code for framework HTTP errors."""
     return re.sub(r"[^a-z0-9]+", "_", _phrase(status).lower()).strip("_") or "http_error"

@@ -10,7 +10,6 @@ without patching framework internals and whatever the order of the middleware st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import os
@@ -22,7 +21,15 @@ import orjson
 
 from obskit import _config, _context, _logsetup, _metrics, _problem, _stack
 from obskit._errors import Classification, KnownError, _phrase, _status_code
-from obskit._processors import JSON_TIME_OPTIONS, cached_classification, cached_fingerprint, record_time
+from obskit._processors import (
+    JSON_TIME_OPTIONS,
+    LEVEL_NUMBERS,
+    cached_classification,
+    cached_fingerprint,
+    error_object,
+    mark,
+    record_time,
+)
 from obskit._redact import redact_text
 from obskit._renderers import safe_str
 from obskit._tracecontext import (
@@ -52,6 +59,7 @@ _dumps = orjson.dumps
 _ACCESS_OPTIONS = orjson.OPT_APPEND_NEWLINE | JSON_TIME_OPTIONS
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
 _OURS = frozenset((b"traceparent", b"x-request-id"))
+_URGENT = frozenset(("error", "critical"))  # records written at once, with what the loop turn held
 
 
 class _Request:
@@ -253,8 +261,7 @@ class ObskitMiddleware:
         headers: list[tuple[bytes, bytes]],
     ) -> None:
         c = cached_classification(exc)
-        with contextlib.suppress(Exception):
-            exc.__obskit_logged__ = True  # type: ignore[attr-defined]
+        mark(exc, "__obskit_logged__", True)
         if not c.known and span is not None:
             otel_mark_failed(span, exc)
         if not c.known or c.alert:
@@ -286,8 +293,7 @@ class ObskitMiddleware:
             debug=debug,
         )
         req.started = True
-        with contextlib.suppress(Exception):
-            exc.__obskit_rewritten__ = True  # type: ignore[attr-defined]
+        mark(exc, "__obskit_rewritten__", True)
         await _send_problem(send, c.status, body, headers)
 
     async def _send_rewritten(
@@ -391,17 +397,24 @@ class ObskitMiddleware:
             "user_agent": user_agent.decode("latin-1")[:512] if user_agent is not None else None,
             "request_id": request_id,
         }
+        error_obj: dict[str, Any] | None = None
         if failed:
-            self._failure(pipeline, req, error, http)
-            return
-        # A request that raised nothing: every value is obskit's own or a request field it bounds, so the
-        # generic field walk (redaction, value limits) has nothing to do; built and rendered in one step.
+            failure = self._failure(settings, pipeline, req, error, http)
+            if failure is None:
+                return  # written through the logging pipeline: the error carried extra fields
+            level, message, error_obj = failure
+        else:
+            level = "info" if status < 400 or cancelled else "warning" if status < 500 else "error"
+            message = f"{method} {path} {status} (client disconnected)" if cancelled else f"{method} {path} {status}"
+        # Every value here is obskit's own, a request field it bounds, or an error object error_object()
+        # built (redacted, bounded), so the generic field walk has nothing to do: built and rendered in one
+        # step.
         record: dict[str, Any] = {
             "timestamp": record_time(),
-            "level": "info" if status < 400 or cancelled else "warning" if status < 500 else "error",
+            "level": level,
             "service": settings.service,
             "trace_id": trace_id,
-            "message": f"{method} {path} {status} (client disconnected)" if cancelled else f"{method} {path} {status}",
+            "message": message,
             "span_id": span_id,
             "request_id": request_id,
             "logger": "obskit.access",
@@ -410,11 +423,13 @@ class ObskitMiddleware:
             record["environment"] = settings.environment
         if settings.version is not None:
             record["version"] = settings.version
+        if error_obj is not None:
+            record["error"] = error_obj
         record["http"] = http
         line = b""
         if not settings.console:
-            # The JSON renderer's work without its two calls: every value here is a str, int, float, None
-            # or the timestamp's datetime (a path with a lone surrogate makes orjson raise).
+            # The JSON renderer's work without its two calls: every value here is a str, int, float, bool,
+            # None, or the timestamp's datetime (a path with a lone surrogate makes orjson raise).
             # not contextlib.suppress: its with-block costs more than the rest of this branch
             try:  # noqa: SIM105
                 line = _dumps(record, option=_ACCESS_OPTIONS)
@@ -425,45 +440,53 @@ class ObskitMiddleware:
             if stamp.__class__ is not str:
                 record["timestamp"] = _dumps(stamp, option=JSON_TIME_OPTIONS)[1:-1].decode()
             line = pipeline.render(record)
-        _logsetup.sink.write(line, urgent=status >= 500 and not cancelled)
+        _logsetup.sink.write(line, urgent=level in _URGENT)
 
     def _failure(
-        self, pipeline: _logsetup.Pipeline, req: _Request, error: BaseException | None, http: dict[str, Any]
-    ) -> None:
-        """The record of a request that failed: an exception, or a framework error response rewritten."""
+        self,
+        settings: _config.Settings,
+        pipeline: _logsetup.Pipeline,
+        req: _Request,
+        error: BaseException | None,
+        http: dict[str, Any],
+    ) -> tuple[str, str, dict[str, Any]] | None:
+        """``(level, message, error object)`` of a request that failed: an exception, or a framework error
+        response rewritten. None when the record was written through the logging pipeline instead."""
         method, path, route, status = http["method"], http["path"], http["route"], http["status"]
-        fields: dict[str, Any] = {}
-        preset: dict[str, Any] | None = None
         if error is not None:
             c = cached_classification(error)
             type_name = _stack.type_name(error)
             level = c.level if c.known else "error"
             message = f"{method} {path} {status} {type_name}"
-            fields["exc_info"] = error
-            extra = getattr(error, "extra", None)
-            if isinstance(error, KnownError) and isinstance(extra, dict):
-                # KnownError(**extra): logged (and redacted like any field), never sent to the client.
-                for key, value in extra.items():
-                    fields.setdefault(key, value)
             if _metrics.state.active:
                 _metrics.error(known=c.known, code=c.code if c.known else None, type_name=type_name)
-        else:
-            assert req.synth_error is not None  # _record only calls this for a failed request
-            sc, detail = req.synth_error
-            level = sc.level
-            message = f"{method} {path} {status} {sc.code}"
-            preset = {
-                "type": "HTTPError",
-                "message": detail,
-                "known": sc.known,
-                "code": sc.code,
-                "fingerprint": _http_fingerprint(status, route),
-            }
-            if _metrics.state.active:
-                _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
-        _logsetup.sink.write(
-            pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http), urgent=level in ("error", "critical")
-        )
+            extra = getattr(error, "extra", None)
+            if isinstance(error, KnownError) and isinstance(extra, dict) and extra:
+                # KnownError(**extra): logged, redacted and bounded like any field, never sent to the
+                # client; the pipeline's field walk does that.
+                fields: dict[str, Any] = {"exc_info": error}
+                for key, value in extra.items():
+                    fields.setdefault(key, value)
+                _logsetup.sink.write(
+                    pipeline.line(_ACCESS_LOGGER, level, message, fields, None, http),
+                    urgent=level in _URGENT,
+                )
+                return None
+            # The message is redacted as the pipeline would: a path can hold anything.
+            message = settings.redactor.redact_text(message)
+            return level, message, error_object(error, LEVEL_NUMBERS[level] >= settings.stack_level)
+        assert req.synth_error is not None  # _record only calls this for a failed request
+        sc, detail = req.synth_error
+        if _metrics.state.active:
+            _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
+        preset = {
+            "type": "HTTPError",
+            "message": detail,
+            "known": sc.known,
+            "code": sc.code,
+            "fingerprint": _http_fingerprint(status, route),
+        }
+        return sc.level, settings.redactor.redact_text(f"{method} {path} {status} {sc.code}"), preset
 
     def _client_ip(self, peer: str | None, forwarded_header: bytes) -> str | None:
         """The client address: X-Forwarded-For is believed only from a trusted proxy."""

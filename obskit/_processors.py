@@ -7,7 +7,6 @@ structured ``error`` object are all done in one pass over the event dict, in the
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import sys
@@ -438,8 +437,7 @@ def cached_classification(exc: BaseException) -> Classification:
     if isinstance(c, Classification):
         return c
     c = classify(exc)
-    with contextlib.suppress(Exception):
-        exc.__obskit_classification__ = c  # type: ignore[attr-defined]
+    mark(exc, "__obskit_classification__", c)
     return c
 
 
@@ -449,7 +447,13 @@ def cached_fingerprint(exc: BaseException) -> str:
     if type(fp) is str:
         return fp
     fp = _stack.fingerprint(exc)
-    # An exception type that refuses attributes just recomputes next time.
-    with contextlib.suppress(Exception):
-        exc.__obskit_fingerprint__ = fp  # type: ignore[attr-defined]
+    mark(exc, "__obskit_fingerprint__", fp)  # a type that refuses attributes recomputes next time
     return fp
+
+
+def mark(exc: BaseException, name: str, value: object) -> None:
+    """Set ``name`` on ``exc`` if its type allows (a plain try: a contextlib.suppress block costs more)."""
+    try:  # noqa: SIM105
+        setattr(exc, name, value)
+    except Exception:  # noqa: S110 - an exception type that refuses attributes is just not marked
+        pass

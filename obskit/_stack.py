@@ -83,7 +83,12 @@ def _in_app(filename: str) -> bool:
 _in_app_cache: dict[str, bool] = {}
 
 
-_by_path: dict[tuple[object, ...], str] = {}
+# Keyed by the ids of the exception type and code objects, not the objects (a code object's hash is
+# recomputed from its bytecode and constants on every call), and by each frame's instruction offset, not
+# its line number (``tb_lineno`` decodes the code's line table on every read): a repeat costs a fifth of
+# what it did. Each entry holds the objects its key names, so none of those ids can be reused while it
+# exists: a hit is the same code.
+_by_path: dict[tuple[int, ...], tuple[str, tuple[object, ...]]] = {}
 
 
 def fingerprint(exc: BaseException) -> str:
@@ -92,20 +97,26 @@ def fingerprint(exc: BaseException) -> str:
         return _fingerprint(exc)
     # The same bug raises from the same code objects at the same lines: remember its digest, so a repeat
     # costs a traceback walk and a dict lookup instead of source lookups and hashing.
-    key: list[object] = [type(exc)]
+    cls = type(exc)
+    key = [id(cls)]
     tb = exc.__traceback__
     while tb is not None:
-        key.append(tb.tb_frame.f_code)
-        key.append(tb.tb_lineno)
+        key.append(id(tb.tb_frame.f_code))
+        key.append(tb.tb_lasti)
         tb = tb.tb_next
     path = tuple(key)
-    fp = _by_path.get(path)
-    if fp is None:
-        fp = _fingerprint(exc)
+    entry = _by_path.get(path)
+    if entry is None:
+        held: list[object] = [cls]
+        tb = exc.__traceback__
+        while tb is not None:
+            held.append(tb.tb_frame.f_code)
+            tb = tb.tb_next
+        entry = (_fingerprint(exc), tuple(held))
         if len(_by_path) >= 4096:  # bounded: code paths are finite, but keep memory flat regardless
             _by_path.clear()
-        _by_path[path] = fp
-    return fp
+        _by_path[path] = entry
+    return entry[0]
 
 
 def _fingerprint(exc: BaseException) -> str:

@@ -360,6 +360,23 @@ def test_fingerprint_differs_by_type_and_by_call_path() -> None:
     assert _fp(type_error) != _fp(value_error)
 
 
+def test_fingerprint_of_code_created_and_dropped_is_never_another_functions(tmp_path: Path) -> None:
+    # The repeat cache is keyed by code objects' ids: a function that is gone must not lend its id, and
+    # so its fingerprint, to a new one allocated where it was (code made by exec, as templating and RPC
+    # stubs make it, is freed as soon as its function is dropped).
+    seen: dict[str, int] = {}
+    for i in range(200):
+        namespace: dict[str, object] = {}
+        source = f"def handler_{i}():\n    raise ValueError('x')\n"
+        exec(compile(source, str(tmp_path / f"generated_{i}.py"), "exec"), namespace)
+        try:
+            namespace[f"handler_{i}"]()  # type: ignore[operator]
+        except ValueError as exc:
+            fp = _fp(exc)
+        assert seen.setdefault(fp, i) == i, f"handler_{i} got handler_{seen[fp]}'s fingerprint"
+        del namespace
+
+
 FP_MODULE = """
 def handler(order):
 {pad}    return charge(order)
