@@ -453,6 +453,7 @@ class ObskitMiddleware:
         """``(level, message, error object)`` of a request that failed: an exception, or a framework error
         response rewritten. None when the record was written through the logging pipeline instead."""
         method, path, route, status = http["method"], http["path"], http["route"], http["status"]
+        fields: dict[str, Any] = {}
         if error is not None:
             c = cached_classification(error)
             type_name = _stack.type_name(error)
@@ -460,33 +461,40 @@ class ObskitMiddleware:
             message = f"{method} {path} {status} {type_name}"
             if _metrics.state.active:
                 _metrics.error(known=c.known, code=c.code if c.known else None, type_name=type_name)
+            fields["exc_info"] = error
             extra = getattr(error, "extra", None)
-            if isinstance(error, KnownError) and isinstance(extra, dict) and extra:
-                # KnownError(**extra): logged, redacted and bounded like any field, never sent to the
-                # client; the pipeline's field walk does that.
-                fields: dict[str, Any] = {"exc_info": error}
+            if isinstance(error, KnownError) and isinstance(extra, dict):
+                # KnownError(**extra): logged (and redacted like any field), never sent to the client.
                 for key, value in extra.items():
                     fields.setdefault(key, value)
-                _logsetup.sink.write(
-                    pipeline.line(_ACCESS_LOGGER, level, message, fields, None, http),
-                    urgent=level in _URGENT,
-                )
-                return None
-            # The message is redacted as the pipeline would: a path can hold anything.
+            preset = None
+        else:
+            assert req.synth_error is not None  # _record only calls this for a failed request
+            sc, detail = req.synth_error
+            level = sc.level
+            message = f"{method} {path} {status} {sc.code}"
+            if _metrics.state.active:
+                _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
+            preset = {
+                "type": "HTTPError",
+                "message": detail,
+                "known": sc.known,
+                "code": sc.code,
+                "fingerprint": _http_fingerprint(status, route),
+            }
+        if len(fields) <= 1 and len(message) <= settings.max_value_chars:
+            # The usual failure: the message is redacted as the pipeline would (a path can hold anything).
             message = settings.redactor.redact_text(message)
-            return level, message, error_object(error, LEVEL_NUMBERS[level] >= settings.stack_level)
-        assert req.synth_error is not None  # _record only calls this for a failed request
-        sc, detail = req.synth_error
-        if _metrics.state.active:
-            _metrics.error(known=sc.known, code=sc.code, type_name="HTTPError")
-        preset = {
-            "type": "HTTPError",
-            "message": detail,
-            "known": sc.known,
-            "code": sc.code,
-            "fingerprint": _http_fingerprint(status, route),
-        }
-        return sc.level, settings.redactor.redact_text(f"{method} {path} {status} {sc.code}"), preset
+            if error is not None:
+                return level, message, error_object(error, LEVEL_NUMBERS[level] >= settings.stack_level)
+            assert preset is not None
+            return level, message, preset
+        # Extra fields to walk (redaction at any depth, bounds), or a message over the value limit, which
+        # the pipeline cuts before its patterns run: its general path does both.
+        _logsetup.sink.write(
+            pipeline.line(_ACCESS_LOGGER, level, message, fields, preset, http), urgent=level in _URGENT
+        )
+        return None
 
     def _client_ip(self, peer: str | None, forwarded_header: bytes) -> str | None:
         """The client address: X-Forwarded-For is believed only from a trusted proxy."""

@@ -70,6 +70,10 @@ async def known(request: Request) -> Response:
     raise OutOfStock("sku 42 is sold out", sku=42, card_token="tok_123")
 
 
+async def plain_known(request: Request) -> Response:
+    raise OutOfStock
+
+
 async def unknown(request: Request) -> Response:
     raise ZeroDivisionError(f"division by zero while using password={SECRET}")
 
@@ -214,6 +218,59 @@ async def test_known_error_keeps_its_status_and_public_detail_and_logs_extra(obs
     assert "stack" not in record["error"]
     assert record["sku"] == 42
     assert record["card_token"] == "[REDACTED]"
+
+
+async def test_error_records_of_a_path_over_the_value_limit_are_cut_and_masked(obskit_logs: LogRecords) -> None:
+    # A failure's message spells out the path: past max_value_chars it is cut with the marker, after the
+    # secret patterns ran on it, for an exception and for a framework error response alike.
+    obskit.configure(service="shop", max_value_chars=256)
+    app = Starlette(routes=[*ROUTES, Route("/long/{rest:path}", unknown)])
+    app.add_middleware(obskit.ObskitMiddleware)
+    tail = "x" * 600
+    raised = await get(app, f"/long/api_key={SECRET}/{tail}")
+    unmatched = await get(app, f"/nothing/api_key={SECRET}/{tail}")
+    assert (raised.status_code, unmatched.status_code) == (500, 404)
+    first, second = access(obskit_logs)
+    for record, prefix in ((first, "/long/"), (second, "/nothing/")):
+        assert validate_record(record) == []
+        assert record["message"].startswith(f"GET {prefix}api_key=[REDACTED]")
+        assert re.search(r"…\[truncated \d+ chars\]$", record["message"])
+        assert SECRET not in record["message"]
+    assert first["error"]["type"] == "ZeroDivisionError"
+    assert second["error"]["code"] == "not_found"
+
+
+async def test_a_known_error_without_extra_fields_has_the_same_record_shape(obskit_logs: LogRecords) -> None:
+    app = Starlette(routes=[Route("/plain-known", plain_known)])
+    app.add_middleware(obskit.ObskitMiddleware)
+    r = await get(app, "/plain-known")
+    assert r.status_code == 409
+    [record] = access(obskit_logs)
+    assert validate_record(record) == []
+    assert record["message"] == "GET /plain-known 409 tests.test_middleware.OutOfStock"
+    assert record["level"] == "warning"
+    assert record["trace_id"] == r.json()["trace_id"]
+    assert record["span_id"] == r.headers["traceparent"].split("-")[2]
+    assert record["request_id"] == r.headers["x-request-id"]
+    assert record["error"] == {
+        "type": "tests.test_middleware.OutOfStock",
+        "message": "Out of stock",
+        "known": True,
+        "code": "out_of_stock",
+        "fingerprint": record["error"]["fingerprint"],
+    }
+    assert re.fullmatch(r"[0-9a-f]{16}", record["error"]["fingerprint"])
+    assert record["http"]["route"] == "/plain-known"
+    assert list(record)[:8] == [
+        "timestamp",
+        "level",
+        "service",
+        "trace_id",
+        "message",
+        "span_id",
+        "request_id",
+        "logger",
+    ]
 
 
 async def test_http_exception_keeps_status_detail_and_headers(obskit_logs: LogRecords) -> None:
