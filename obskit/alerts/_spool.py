@@ -6,10 +6,12 @@ Layout: ``<spool_dir>/slot-<n>/`` holds one JSON file per (event, hook) delivery
     {"v": 1, "target": "<hook key>", "created": <unix seconds>, "event": {<AlertEvent.to_dict()>}}
 
 Writes go to ``.tmp-<name>``, are fsynced, then ``os.replace``d into place and the directory is fsynced,
-so a crash leaves either the whole file or none. A process owns one slot through an exclusive ``flock`` on
+so a crash leaves either the whole file or none; a ``.tmp-`` file left complete by a process killed before
+its rename is adopted at the next start. A process owns one slot through an exclusive ``flock`` on
 ``slot-<n>/.lock`` (released by the kernel when the process dies), so the N workers of
 ``uvicorn --workers N`` each get their own slot, and a restarted worker takes over a dead one's slot and
-replays it with the original event ids.
+replays it with the original event ids. Choosing a slot (and adopting the files of slots no live process
+holds) happens under an exclusive ``flock`` on ``<spool_dir>/.slots.lock``, one process at a time.
 """
 
 from __future__ import annotations
@@ -91,6 +93,17 @@ class Spool:
 
     def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
+        # Processes starting together choose their slots one at a time: another's orphan scan briefly
+        # holds each free slot's lock, and would otherwise push this one to a higher slot.
+        guard = os.open(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            if fcntl is not None:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+            self._take_slot()
+        finally:
+            os.close(guard)  # releases the flock
+
+    def _take_slot(self) -> None:
         for n in range(MAX_SLOTS):
             slot = self.root / f"slot-{n}"
             slot.mkdir(exist_ok=True)
@@ -133,7 +146,7 @@ class Spool:
                 except OSError:
                     continue  # a live process owns it
                 for entry in os.scandir(slot):
-                    if entry.name.endswith(".json") and not entry.name.startswith(".tmp-"):
+                    if entry.name.endswith(".json"):  # .tmp- files too: load() adopts the complete ones
                         try:
                             Path(entry.path).replace(self.dir / entry.name)  # same name: same replay order
                         except OSError:
@@ -152,30 +165,43 @@ class Spool:
             self._lock_fd = None
 
     def load(self) -> tuple[list[Spooled], int]:
-        """Read every pending file in replay order; corrupt ones are deleted and only counted."""
+        """Read every pending file in replay order; corrupt ones are deleted and only counted.
+
+        A ``.tmp-`` file is a write whose process died before its ``os.replace`` (its delivery was not
+        attempted yet: a delivery is on disk before its first attempt). If it parses it is complete (a
+        JSON object cut short never does), so it is adopted under its final name; otherwise it was never
+        accepted and is deleted without being counted.
+        """
         assert self.dir is not None
         good: list[Spooled] = []
         corrupt = 0
-        for entry in sorted(os.scandir(self.dir), key=lambda e: e.name):
-            if entry.name.startswith(".tmp-"):
-                # A write that crashed before os.replace: it was never accepted as durable.
-                with contextlib.suppress(OSError):
-                    Path(entry.path).unlink()
-                continue
-            if not entry.name.endswith(".json"):
-                continue
+        adopted = False
+        entries = [(e.name.removeprefix(".tmp-"), e) for e in os.scandir(self.dir) if e.name.endswith(".json")]
+        for name, entry in sorted(entries, key=lambda pair: pair[0]):
             try:
                 size = entry.stat().st_size
                 item = _parse(entry.path, size)
             except Exception as exc:
+                if entry.name != name:  # an unfinished write
+                    with contextlib.suppress(OSError):
+                        Path(entry.path).unlink()
+                    continue
                 corrupt += 1
                 logger.warning("obskit.alerts: skipping corrupt spool file %s (%s)", entry.name, type(exc).__name__)
                 with contextlib.suppress(OSError):
                     Path(entry.path).unlink()
                 continue
-            self._sizes[entry.path] = size
+            if entry.name != name:
+                try:
+                    item.path = str(Path(entry.path).replace(self.dir / name))
+                except OSError:
+                    continue  # left for the next start
+                adopted = True
+            self._sizes[item.path] = size
             self._bytes += size
             good.append(item)
+        if adopted:
+            self._fsync_dir()
         return good, corrupt
 
     def write(self, target: str, event: AlertEvent, created: float, *, sync_dir: bool = True) -> str | None:

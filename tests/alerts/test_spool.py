@@ -13,7 +13,7 @@ from pathlib import Path
 
 import orjson
 
-from obskit.alerts import Route, Webhook
+from obskit.alerts import AlertRouter, Route, Webhook
 from tests.alerts.conftest import MakeRouter, capture
 from tests.alerts.receiver import Hang, Receiver, Respond
 
@@ -58,15 +58,21 @@ def test_delivered_and_permanently_failed_deliveries_leave_the_spool(
     assert (stats["spooled"], stats["delivered"], stats["dropped_permanent_error"]) == (2, 1, 1)
 
 
+def _three_spooled(make_router: MakeRouter, hook_url: str, spool_dir: Path) -> AlertRouter:
+    """A router whose hook answers 503: three alerts wait in the spool, the first one retrying."""
+    router = make_router([Route(Webhook(hook_url))], spool_dir=spool_dir, backoff_base=60, backoff_cap=60)
+    for i in range(3):
+        capture(router, fingerprint=f"{i:016x}")
+    wait_until(lambda: router.stats()["spooled"] == 3)
+    return router
+
+
 def test_a_restart_after_close_loses_nothing_and_keeps_ids(tmp_path: Path, make_router: MakeRouter) -> None:
     with Receiver(default=Respond(503)) as receiver:
         hook_url = receiver.url + "/hook"
-        first = make_router([Route(Webhook(hook_url))], spool_dir=tmp_path, backoff_base=60, backoff_cap=60)
-        for i in range(3):
-            capture(first, fingerprint=f"{i:016x}")
+        first = _three_spooled(make_router, hook_url, tmp_path)
         # One worker per hook: the first alert's retry holds back the two behind it.
         first_try = receiver.wait_for(1)[0]
-        wait_until(lambda: first.stats()["spooled"] == 3)
         ids = {orjson.loads(f.read_bytes())["event"]["id"] for f in spool_files(tmp_path)}
         assert first_try.headers["webhook-id"] in ids
         assert first.close(timeout=0.2) is False
@@ -124,6 +130,31 @@ def test_a_killed_process_loses_nothing(tmp_path: Path, make_router: MakeRouter)
         assert {r.headers["webhook-id"] for r in after} == ids
         assert sorted(r.json()["fingerprint"] for r in after) == [f"{i:016x}" for i in range(5)]
         assert spool_files(tmp_path) == []
+
+
+def test_a_write_killed_before_its_rename_is_delivered_in_its_place(tmp_path: Path, make_router: MakeRouter) -> None:
+    # A process killed between a spool file's fsync and its os.replace leaves the whole file under its
+    # .tmp- name; the alert was accepted and never attempted, so the next start must deliver it, once, with
+    # its id and in its place in the replay order.
+    with Receiver(default=Respond(503)) as receiver:
+        hook_url = receiver.url + "/hook"
+        _three_spooled(make_router, hook_url, tmp_path).close(timeout=0.1)
+        files = spool_files(tmp_path)
+        ids = [orjson.loads(f.read_bytes())["event"]["id"] for f in files]
+        middle = files[1]
+        middle.rename(middle.with_name(".tmp-" + middle.name))
+        torn = files[2].with_name(".tmp-" + files[2].name.replace("-", "-9", 1))
+        torn.write_bytes(files[2].read_bytes()[:-1])  # a write cut short: never accepted
+
+        receiver.default = Respond(200)
+        n_before = len(receiver.requests)
+        second = make_router([Route(Webhook(hook_url))], spool_dir=tmp_path)
+        assert asyncio.run(second.flush(5.0))
+        after = receiver.requests[n_before:]
+        assert [r.headers["webhook-id"] for r in after] == ids
+        stats = second.stats()
+        assert (stats["replayed"], stats["delivered"], stats["dropped_spool_corrupt"]) == (3, 3, 0)
+        assert [p.name for p in middle.parent.iterdir()] == [".lock"]
 
 
 def test_corrupt_and_truncated_files_are_skipped_and_counted(
