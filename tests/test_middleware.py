@@ -488,7 +488,9 @@ async def test_a_replaced_request_id_names_the_request(obskit_logs: LogRecords) 
     assert [r["http"]["request_id"] for r in access(obskit_logs)] == [rid, rid1, rid2]
 
 
-async def call_asgi(app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None) -> list[dict[str, Any]]:
+async def call_asgi(
+    app: Any, path: str, headers: list[tuple[bytes, bytes]] | None = None, *, timeout: float | None = 10
+) -> list[dict[str, Any]]:
     """Drive the app with raw ASGI messages; returns every message it sent."""
     scope = {
         "type": "http",
@@ -519,7 +521,8 @@ async def call_asgi(app: Any, path: str, headers: list[tuple[bytes, bytes]] | No
         sent.append(message)
 
     try:
-        await asyncio.wait_for(app(scope, receive, send), timeout=10)
+        # timeout=None: in the caller's own task (wait_for runs the app in a task of its own)
+        await (app(scope, receive, send) if timeout is None else asyncio.wait_for(app(scope, receive, send), timeout))
     except RuntimeError:
         pass  # a stream that failed after it started must reach the server as an exception
     return sent
@@ -587,8 +590,16 @@ def test_keyboard_interrupt_and_system_exit_are_never_swallowed(exc_type: type[B
 
     app = obskit.ObskitMiddleware(Starlette(routes=[Route("/int", interrupt)]))
     # Outside the anyio runner: asyncio lets these escape the loop, as a server would.
-    with pytest.raises(exc_type):
-        asyncio.run(call_asgi(app, "/int"))
+    loop = asyncio.new_event_loop()
+    try:
+        task = loop.create_task(call_asgi(app, "/int", timeout=None))
+        with pytest.raises(exc_type):
+            loop.run_until_complete(task)
+        # Retrieved here: left alone, the task would log "exception was never retrieved" whenever it is
+        # collected, into a later test's records.
+        assert isinstance(task.exception(), exc_type)
+    finally:
+        loop.close()
 
 
 # -- access records ------------------------------------------------------------------------------------
