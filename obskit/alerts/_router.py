@@ -521,6 +521,7 @@ class AlertRouter:
         self._spooling = False
         self._spooling_jobs: list[Job] = []
         self._setup_done = False
+        self._routable = False  # the delivery loop's client and targets exist: _drain may route
         self._spool_task: asyncio.Task[None] | None = None
         self._pending_first: dict[_Entry, tuple[asyncio.TimerHandle, BaseException | None]] = {}
         self._stopped: concurrent.futures.Future[bool] | None = None
@@ -672,6 +673,11 @@ class AlertRouter:
         for target in self._targets:
             target.start()
         self._spool_wake = asyncio.Event()
+        self._routable = True
+        # The first capture starts this thread and queues its wake-up from its own thread: that wake-up can
+        # run before this coroutine's first step (when this thread is descheduled for a moment), and found
+        # no client to route with. Routing waits for this point instead; what arrived before goes now.
+        self._drain()
         try:
             if self._spool is not None:
                 await self._open_spool(self._spool)
@@ -771,6 +777,7 @@ class AlertRouter:
         self._spooling = False
         self._spooling_jobs = []
         self._setup_done = False
+        self._routable = False  # the delivery loop's client and targets exist: _drain may route
         self._spool_task = None
         self._pending_first = {}
         if self._spool is not None:
@@ -860,6 +867,8 @@ class AlertRouter:
     # --- delivery loop (runs on the obskit-alerts thread) ----------------------------------------------
 
     def _drain(self) -> None:
+        if not self._routable:
+            return  # _setup drains once the client and the targets exist
         with self._lock:
             items = list(self._inbox)
             self._inbox.clear()

@@ -68,6 +68,27 @@ def test_different_bugs_alert_separately(receiver: Receiver, make_router: MakeRo
     assert fingerprints == [f"{i:016x}" for i in range(5)]
 
 
+def test_the_first_capture_is_delivered_when_its_wake_up_runs_before_the_thread_is_set_up(
+    receiver: Receiver, make_router: MakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first capture starts the delivery thread and queues its wake-up from the request's thread; a
+    # delivery thread descheduled for a moment runs that wake-up before its own setup (seen under load:
+    # the alert was counted as an internal error and never sent). Forced here by delaying the thread.
+    started = AlertRouter._thread_main
+
+    def late(self: AlertRouter, loop: asyncio.AbstractEventLoop) -> None:
+        time.sleep(0.2)
+        started(self, loop)
+
+    monkeypatch.setattr(AlertRouter, "_thread_main", late)
+    router = make_router([Route(Webhook(receiver.url))])
+    capture(router)
+    assert asyncio.run(router.flush(5.0))
+    assert len(receiver.wait_for(1)) == 1
+    stats = router.stats()
+    assert (stats["delivered"], stats["internal_error"]) == (1, 0)
+
+
 def test_captures_from_many_threads_are_all_counted(receiver: Receiver, make_router: MakeRouter) -> None:
     router = make_router([Route(Webhook(receiver.url))], dedup_window=60, group_wait=0.5)
     barrier = threading.Barrier(8)
