@@ -182,12 +182,9 @@ class Spool:
                 size = entry.stat().st_size
                 item = _parse(entry.path, size)
             except Exception as exc:
-                if entry.name != name:  # an unfinished write
-                    with contextlib.suppress(OSError):
-                        Path(entry.path).unlink()
-                    continue
-                corrupt += 1
-                logger.warning("obskit.alerts: skipping corrupt spool file %s (%s)", entry.name, type(exc).__name__)
+                if entry.name == name:  # an unfinished write that does not parse was never accepted: not counted
+                    corrupt += 1
+                    logger.warning("obskit.alerts: skipping corrupt spool file %s (%s)", name, type(exc).__name__)
                 with contextlib.suppress(OSError):
                     Path(entry.path).unlink()
                 continue
