@@ -401,7 +401,7 @@ class ObskitMiddleware:
         if failed:
             failure = self._failure(settings, pipeline, req, error, http)
             if failure is None:
-                return  # written through the logging pipeline: the error carried extra fields
+                return  # written through the logging pipeline (extra fields, or a message over the limit)
             level, message, error_obj = failure
         else:
             level = "info" if status < 400 or cancelled else "warning" if status < 500 else "error"
