@@ -404,14 +404,19 @@ def test_real_prometheus_scrapes_obskit_evaluates_the_rules_and_answers_the_dash
         try:
             with httpx.Client(timeout=5.0) as http, httpx.Client(base_url=base_url, timeout=5.0) as app:
 
-                def query(expr: str) -> list[dict[str, Any]]:
+                def ready() -> bool:
+                    # Prometheus answers its API with a plain-text 503 until /-/ready says 200.
                     try:
-                        body = http.get(f"{api}/query", params={"query": expr}).json()
+                        return http.get(f"http://127.0.0.1:{port}/-/ready").status_code == 200
                     except httpx.TransportError:
-                        return []
+                        return False
+
+                def query(expr: str) -> list[dict[str, Any]]:
+                    body = http.get(f"{api}/query", params={"query": expr}).json()
                     assert body["status"] == "success", (expr, body)
                     return body["data"]["result"]  # type: ignore[no-any-return]
 
+                _wait("Prometheus ready", ready)
                 _wait("Prometheus scraped obskit's alert counters", lambda: query("obskit_alerts_dropped_total"))
                 for path in ("/ok", "/ok", "/known", "/unknown", "/unknown", "/nowhere"):
                     app.get(path)
