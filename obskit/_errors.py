@@ -17,6 +17,7 @@ import functools
 import re
 import sys
 import threading
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -25,8 +26,17 @@ LEVELS: tuple[Level, ...] = ("debug", "info", "warning", "error", "critical")
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
+# A word starts at a capital after a lower-case letter or digit, or at the last capital of an acronym:
+# APIKeyInvalid -> api_key_invalid, HTTP2Error -> http2_error, OAuthError -> o_auth_error.
+_WORD = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower().removesuffix("_error") or "error"
+    """The default ``code`` of a KnownError subclass, from its class name."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # ÉchecError
+    words = _WORD.sub("_", ascii_name).lower()
+    code = re.sub(r"[^a-z0-9]+", "_", words).strip("_").removesuffix("_error")  # _PrivateError
+    return code.lstrip("0123456789_") or "known_error"
 
 
 class KnownError(Exception):
@@ -53,6 +63,8 @@ class KnownError(Exception):
         _check(cls.status, cls.code, cls.level)
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        if detail is not None and not isinstance(detail, str):
+            detail = str(detail)  # KnownError(42): the problem's detail is a string (RFC 9457)
         super().__init__(detail if detail is not None else (self.title or self.code))
         self.detail = detail
         self.extra = extra

@@ -10,10 +10,15 @@ without patching framework internals and whatever the order of the middleware st
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
+import ipaddress
 import logging
 import os
+import re
 import sys
+import zlib
+from collections.abc import Mapping
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +65,12 @@ _ACCESS_OPTIONS = orjson.OPT_APPEND_NEWLINE | JSON_TIME_OPTIONS
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
 _OURS = frozenset((b"traceparent", b"x-request-id"))
 _URGENT = frozenset(("error", "critical"))  # records written at once, with what the loop turn held
+# Headers that describe the body: a problem document that replaces the body replaces them too.
+_BODY_HEADERS = frozenset((b"content-type", b"content-length", b"content-encoding", b"etag", b"content-md5"))
+_SCOPE_KEY = "obskit.middleware"  # set on the scope of a request an ObskitMiddleware owns
+_DECODED_LIMIT = 1 << 20  # a compressed framework error page is small; past this it is not one
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 
 
 class _Request:
@@ -106,13 +117,13 @@ class ObskitMiddleware:
         exclude_paths: Sequence[str] | None = None,
         flush_timeout: float = 5.0,
     ) -> None:
-        self.app = app
-        self._debug = debug
-        self._trusted = frozenset(trusted_proxies) if trusted_proxies is not None else None
-        self._access_log = access_log
-        self._exclude = frozenset(exclude_paths) if exclude_paths is not None else None
         if isinstance(trusted_proxies, str) or isinstance(exclude_paths, str):
             raise TypeError("trusted_proxies and exclude_paths take a list of strings, not one string")
+        self.app = app
+        self._debug = debug
+        self._trusted = _proxies(tuple(trusted_proxies)) if trusted_proxies is not None else None
+        self._access_log = access_log
+        self._exclude = frozenset(exclude_paths) if exclude_paths is not None else None
         if flush_timeout < 0:
             raise ValueError(f"flush_timeout must be >= 0, got {flush_timeout!r}")
         self._flush_timeout = flush_timeout
@@ -154,6 +165,13 @@ class ObskitMiddleware:
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
+        if _SCOPE_KEY in scope:
+            # An obskit middleware further out (a mounted sub-app built by the same factory, or the
+            # middleware added twice) already owns this request: a second one would give it a second
+            # trace id, a second access record, and rewrite what the outer one rewrites anyway.
+            await self.app(scope, receive, send)
+            return
+        scope[_SCOPE_KEY] = True  # Mount and Router pass the same scope dict on to the apps inside
         settings = _config._settings or _autoconfigure()
         start = perf_counter()
         req = _Request()
@@ -172,7 +190,7 @@ class ObskitMiddleware:
         # less than formatting each id with f"{n:032x}".
         ids = _getrandbits(192).to_bytes(24, "little").hex()
         fresh = ids[:32]
-        span = otel_span() if "opentelemetry.trace" in sys.modules else None
+        span = otel_span() if settings.otel and "opentelemetry.trace" in sys.modules else None
         if span is not None:
             sc = span.get_span_context()
             trace_id, span_id = f"{sc.trace_id:032x}", f"{sc.span_id:016x}"
@@ -219,8 +237,12 @@ class ObskitMiddleware:
                 req.started = True
                 return send(message)
             held = req.held
-            if held is not None and message["type"] == "http.response.body":
-                return _hold_body(req, held, message, send)
+            if held is not None:
+                if message["type"] == "http.response.body":
+                    return self._hold_body(scope, req, held, message, send, trace_id)
+                # A file sent through an extension (http.response.pathsend, zerocopysend) is the app's own
+                # content, not a framework error page: its start goes out first, as the protocol requires.
+                return _release(req, held, message, send)
             return send(message)
 
         error: BaseException | None = None
@@ -237,9 +259,17 @@ class ObskitMiddleware:
             _reset_context(token)
             raise
         except Exception as exc:
+            if _client_gone(exc):
+                # Starlette's ClientDisconnect: the client left mid-upload. No one is there to answer and
+                # nothing is broken, the same as a cancelled request: no error record, no alert.
+                req.held = req.pending = None
+                req.status = 499
+                self._record(scope, settings, req, start, trace_id, span_id, rid, cancelled=True)
+                _reset_context(token)
+                return
             error = exc
-            await self._handle(scope, exc, req, send, trace_id, span, settings, [trace_header, rid_header])
-            if req.started and req.held is None and not getattr(exc, "__obskit_rewritten__", False):
+            rewritten = await self._handle(scope, exc, req, send, trace_id, span, settings, [trace_header, rid_header])
+            if req.started and req.held is None and not rewritten:
                 # The response had started: the only honest signal left is to abort the stream.
                 self._record(scope, settings, req, start, trace_id, span_id, rid, exc)
                 _reset_context(token)
@@ -259,7 +289,8 @@ class ObskitMiddleware:
         span: Any,
         settings: _config.Settings,
         headers: list[tuple[bytes, bytes]],
-    ) -> None:
+    ) -> bool:
+        """Log, alert and answer ``exc``; True when a problem response was sent for it."""
         c = cached_classification(exc)
         mark(exc, "__obskit_logged__", True)
         if not c.known and span is not None:
@@ -268,13 +299,15 @@ class ObskitMiddleware:
             _alert(settings, exc, c, scope, trace_id)
         if req.started:
             req.status = req.status or 500
-            return
+            return False
         # An error page in progress (or complete but not yet sent) gives way to the exception's problem.
         req.held = req.pending = None
         req.status = c.status
         if c.known:
             detail = c.detail
             debug = None
+            # HTTPException(401, headers={"WWW-Authenticate": ...}), a 429's Retry-After: part of the answer.
+            headers = _exception_headers(exc) + headers
         else:
             detail = _problem.UNKNOWN_DETAIL
             debug_on = self._debug if self._debug is not None else settings.debug
@@ -293,8 +326,8 @@ class ObskitMiddleware:
             debug=debug,
         )
         req.started = True
-        mark(exc, "__obskit_rewritten__", True)
         await _send_problem(send, c.status, body, headers)
+        return True
 
     async def _send_rewritten(
         self, scope: Scope, held: Message, body: bytes, req: _Request, send: Send, trace_id: str
@@ -303,11 +336,19 @@ class ObskitMiddleware:
         status: int = held["status"]
         detail: str | None = None
         errors = None
-        content_type = b""
+        content_type = encoding = b""
         for k, v in held["headers"]:
             if k == b"content-type":
                 content_type = v
-        if status < 500 and body:
+            elif k == b"content-encoding":
+                encoding = v
+        if encoding and body:
+            # A GZipMiddleware inside this one compressed the page: read it through the encoding (the
+            # problem that replaces it goes out uncompressed).
+            body = _decoded(encoding, body)
+        # A 500 page is a catch-all's answer to an exception (Starlette's, Django's): nothing of it is used.
+        # Any other status is the app's own answer, HTTPException(503, "down for maintenance") included.
+        if status != 500 and body:
             if content_type.startswith(b"application/json"):
                 try:
                     parsed = orjson.loads(body)
@@ -322,7 +363,7 @@ class ObskitMiddleware:
                 detail = body.decode("utf-8", "replace")
         title = _phrase(status)
         code = "validation_error" if errors is not None else _status_code(status)
-        if status >= 500:
+        if status == 500:
             detail = _problem.UNKNOWN_DETAIL
         problem = _problem.problem(
             status=status,
@@ -333,7 +374,7 @@ class ObskitMiddleware:
             trace_id=trace_id,
             errors=errors,
         )
-        known = status < 500
+        known = status != 500
         req.synth_error = (
             Classification(
                 known=known, status=status, code=code, title=title, level="warning" if known else "error", alert=False
@@ -344,9 +385,35 @@ class ObskitMiddleware:
             if detail
             else title,
         )
-        keep = [(k, v) for k, v in held["headers"] if k not in (b"content-type", b"content-length")]
+        keep = [(k, v) for k, v in held["headers"] if k not in _BODY_HEADERS]
         req.started = True
         await _send_problem(send, status, problem, keep)
+
+    async def _hold_body(
+        self, scope: Scope, req: _Request, held: Message, message: Message, send: Send, trace_id: str
+    ) -> None:
+        """Collect the body of a held error response; one larger than a framework error page streams on."""
+        body = req.body
+        if body is None:
+            body = req.body = bytearray()
+        body += message.get("body", b"")
+        if message.get("more_body", False):
+            if len(body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
+                req.held = None
+                req.started = True
+                await send(held)
+                await send({"type": "http.response.body", "body": bytes(body), "more_body": True})
+                body.clear()
+            return
+        req.held = None
+        if held["status"] == 500:
+            # A Starlette app wrapped directly sends its own 500 *and then* raises: the exception's problem
+            # replaces this page, so it waits for the app to return.
+            req.pending = (held, bytes(body))
+            return
+        # Sent now, not when the app returns: a response's background tasks run after its body, and the
+        # client must not wait for them.
+        await self._send_rewritten(scope, held, bytes(body), req, send, trace_id)
 
     # -- the request's record ---------------------------------------------------------------------------
 
@@ -405,6 +472,8 @@ class ObskitMiddleware:
             level, message, error_obj = failure
         else:
             level = "info" if status < 400 or cancelled else "warning" if status < 500 else "error"
+            if LEVEL_NUMBERS[level] < _logsetup.state.level:  # configure(level=...) is the minimum
+                return
             message = f"{method} {path} {status} (client disconnected)" if cancelled else f"{method} {path} {status}"
         # Every value here is obskit's own, a request field it bounds, or an error object error_object()
         # built (redacted, bounded), so the generic field walk has nothing to do: built and rendered in one
@@ -451,7 +520,8 @@ class ObskitMiddleware:
         http: dict[str, Any],
     ) -> tuple[str, str, dict[str, Any]] | None:
         """``(level, message, error object)`` of a request that failed: an exception, or a framework error
-        response rewritten. None when the record was written through the logging pipeline instead."""
+        response rewritten. None when there is nothing left to write: the record went through the logging
+        pipeline, or its level is below the configured one."""
         method, path, route, status = http["method"], http["path"], http["route"], http["status"]
         fields: dict[str, Any] = {}
         if error is not None:
@@ -482,6 +552,8 @@ class ObskitMiddleware:
                 "code": sc.code,
                 "fingerprint": _http_fingerprint(status, route),
             }
+        if LEVEL_NUMBERS[level] < _logsetup.state.level:
+            return None  # below configure(level=...): counted above, not written
         if len(fields) <= 1 and len(message) <= settings.max_value_chars:
             # The usual failure: the message is redacted as the pipeline would (a path can hold anything).
             message = settings.redactor.redact_text(message)
@@ -504,13 +576,67 @@ class ObskitMiddleware:
         trusted = self._trusted
         if trusted is None:
             s = _config.settings()
-            trusted = frozenset(s.trusted_proxies) if s is not None else frozenset()
-        if peer in trusted:
-            # Walk from the right: the first address not one of our proxies is the client.
-            for hop in reversed([h.strip() for h in forwarded.split(",")][-16:]):
-                if hop and hop not in trusted:
+            trusted = _proxies(s.trusted_proxies if s is not None else ())
+        if trusted.trusts(peer):
+            # Walk from the right: the first address not one of our proxies is the client; when every hop
+            # is one ("*"), the first hop is (uvicorn's --forwarded-allow-ips rule).
+            hops = [h for h in (_host(h.strip()) for h in forwarded.split(",")[-16:]) if h]
+            for hop in reversed(hops):
+                if not trusted.trusts(hop):
                     return hop[:64]
+            if hops:
+                return hops[0][:64]
         return peer
+
+
+class _Proxies:
+    """``trusted_proxies``: addresses, networks ("10.0.0.0/8") and "*", as uvicorn's
+    ``--forwarded-allow-ips`` takes them. An entry that is not an IP (a unix socket path) matches exactly."""
+
+    __slots__ = ("every", "exact", "networks")
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        self.every = "*" in entries
+        self.exact: set[str] = set()
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in entries:
+            self.exact.add(entry)
+            try:
+                net = ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                continue
+            if net.num_addresses == 1:
+                self.exact.add(str(net.network_address))  # the server's spelling: "::1", not "0::1"
+            else:
+                self.networks.append(net)
+
+    def trusts(self, address: str | None) -> bool:
+        if address is None:
+            return False
+        if self.every or address in self.exact:
+            return True
+        if not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+
+@functools.lru_cache(maxsize=16)
+def _proxies(entries: tuple[str, ...]) -> _Proxies:
+    return _Proxies(entries)
+
+
+def _host(hop: str) -> str:
+    """A forwarded hop without its port: "[2001:db8::1]:4711" and "203.0.113.7:80" name the host."""
+    if hop.startswith("["):
+        end = hop.find("]")
+        return hop[1:end] if end > 0 else hop
+    if hop.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        return hop.partition(":")[0]
+    return hop
 
 
 class _Done:
@@ -526,21 +652,11 @@ class _Done:
 _DONE = _Done()
 
 
-async def _hold_body(req: _Request, held: Message, message: Message, send: Send) -> None:
-    """Collect the body of a held error response; one larger than a framework error page streams on."""
-    body = req.body
-    if body is None:
-        body = req.body = bytearray()
-    body += message.get("body", b"")
-    if message.get("more_body", False):
-        if len(body) > _HOLD_LIMIT:  # not a framework error page: let it stream as it is
-            req.held = None
-            req.started = True
-            await send(held)
-            await send({"type": "http.response.body", "body": bytes(body), "more_body": True})
-            body.clear()
-        return
-    req.pending, req.held = (held, bytes(body)), None
+async def _release(req: _Request, held: Message, message: Message, send: Send) -> None:
+    req.held = None
+    req.started = True
+    await send(held)
+    await send(message)
 
 
 class _AccessLogger:
@@ -563,9 +679,66 @@ def _route_template(scope: Scope) -> str | None:
     root = scope.get("root_path")
     if not root:  # not inside a Mount: the usual case, answered here
         return template
-    # Inside a Mount, the matched prefix sits between app_root_path and root_path.
-    prefix = root[len(scope.get("app_root_path", "")) :]
-    return prefix + template if prefix and not template.startswith(prefix) else template
+    # Inside a Mount, the matched prefix sits between app_root_path and root_path. Without one, all of
+    # root_path is the server's (uvicorn --root-path): not part of the app's route.
+    prefix = root[len(scope.get("app_root_path", root)) :]
+    if not prefix or template.startswith(prefix):
+        return template
+    params = scope.get("path_params")
+    if params:
+        prefix = _template_prefix(prefix, template, params)
+    return f"{prefix}{template}"
+
+
+def _template_prefix(prefix: str, template: str, params: dict[str, Any]) -> str:
+    """A Mount's concrete prefix with its parameters named again: /tenants/acme -> /tenants/{tenant}.
+
+    The route is a metric label and part of an HTTP error's fingerprint: it must not hold request values.
+    Starlette keeps only the innermost route, but the Mount's parameters are in path_params; a path
+    segment equal to one that the inner template does not name is that parameter.
+    """
+    mine = {str(v): k for k, v in params.items() if "{" + k + "}" not in template and "{" + k + ":" not in template}
+    if not mine:
+        return prefix
+    return "/".join(f"{{{mine[seg]}}}" if seg in mine else seg for seg in prefix.split("/"))
+
+
+def _decoded(encoding: bytes, body: bytes) -> bytes:
+    """The body of a compressed error page, or b"" when it cannot be read (its text is then not used)."""
+    if encoding.strip().lower() not in (b"gzip", b"x-gzip", b"deflate"):
+        return b""
+    try:
+        d = zlib.decompressobj(zlib.MAX_WBITS | 32)  # 32: a gzip or a zlib header, whichever it has
+        out = d.decompress(body, _DECODED_LIMIT)
+    except zlib.error:
+        return b""
+    return b"" if d.unconsumed_tail else out
+
+
+def _client_gone(exc: Exception) -> bool:
+    requests = sys.modules.get("starlette.requests")  # not imported: no ClientDisconnect can have been raised
+    return requests is not None and isinstance(exc, requests.ClientDisconnect)
+
+
+def _exception_headers(exc: BaseException) -> list[tuple[bytes, bytes]]:
+    """A known exception's own ``headers`` (Starlette's ``HTTPException(headers=...)``), as ASGI headers.
+
+    Only well-formed names and values pass: a header the server would refuse must not cost the response.
+    """
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]  # the member the classification came from
+    given = getattr(exc, "headers", None)
+    if not isinstance(given, Mapping) or not given:
+        return []
+    out = []
+    for key, value in given.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            continue
+        name, raw = key.lower().encode("latin-1", "replace"), value.encode("latin-1", "replace")
+        if name in _BODY_HEADERS or name in _OURS or not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(raw):
+            continue
+        out.append((name, raw))
+    return out
 
 
 def _is_problem(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -574,7 +747,7 @@ def _is_problem(headers: list[tuple[bytes, bytes]]) -> bool:
 
 async def _send_problem(send: Send, status: int, body: _problem.Problem, headers: list[tuple[bytes, bytes]]) -> None:
     payload = _problem.encode(body)
-    out = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
+    out = [(k, v) for k, v in headers if k not in _BODY_HEADERS]
     out.append((b"content-type", _problem.CONTENT_TYPE))
     out.append((b"content-length", str(len(payload)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": out})

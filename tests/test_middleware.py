@@ -845,3 +845,228 @@ async def test_unconfigured_obskit_configures_itself_on_first_request(obskit_log
     r = await get(make_app(), "/ok")
     assert r.status_code == 200
     assert access(obskit_logs)[0]["service"] == "unknown-service"
+
+
+# -- edge cases from review: compression, disconnects, nesting, headers, timing, routes, proxies -----------
+
+
+async def test_a_compressed_error_page_from_inside_becomes_a_readable_problem() -> None:
+    api = FastAPI()
+
+    @api.post("/cards")
+    async def create(card: Card) -> dict[str, str]:
+        return {"number": card.number}
+
+    api.add_middleware(GZipMiddleware, minimum_size=10)  # inside: it compresses the 422 page
+    api.add_middleware(obskit.ObskitMiddleware)
+    async with client(api) as c:
+        r = await c.post("/cards", json={}, headers={"accept-encoding": "gzip"})
+    assert r.status_code == 422
+    assert "content-encoding" not in r.headers  # the problem replaced the gzip body, and its encoding
+    body = r.json()
+    assert validate_problem(body) == []
+    assert body["code"] == "validation_error"
+    assert sorted(e["loc"][-1] for e in body["errors"]) == ["amount", "number"]  # read through the gzip
+
+
+async def test_a_client_that_leaves_mid_upload_is_not_an_error(obskit_logs: LogRecords) -> None:
+    from obskit.alerts import AlertRouter, Webhook
+    from obskit.alerts import Route as AlertRoute
+
+    async def upload(request: Request) -> Response:
+        return PlainTextResponse(str(len(await request.body())))
+
+    router = AlertRouter([AlertRoute([Webhook("http://127.0.0.1:9/hook")])], group_wait=60.0)
+    obskit.configure(service="shop", alerts=router)
+    app = obskit.ObskitMiddleware(Starlette(routes=[Route("/upload", upload, methods=["POST"])]))
+    messages = [{"type": "http.request", "body": b"x" * 100, "more_body": True}, {"type": "http.disconnect"}]
+    scope = {"type": "http", "method": "POST", "path": "/upload", "headers": [], "query_string": b"", "root_path": ""}
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    try:
+        await asyncio.wait_for(app(scope, receive, send), 10)  # Starlette raised ClientDisconnect: absorbed
+        [record] = access(obskit_logs)
+        assert (record["level"], record["http"]["status"]) == ("info", 499)
+        assert "error" not in record
+        assert sent == []  # nobody is there to read an answer
+        assert router.stats()["enqueued"] == 0  # and nobody is paged
+    finally:
+        router.close(timeout=0.5)
+
+
+async def test_an_obskit_app_mounted_in_an_obskit_app_gives_one_trace_and_one_record(
+    obskit_logs: LogRecords,
+) -> None:
+    async def fail(request: Request) -> Response:
+        obskit.get_logger("inner").info("about to fail")
+        raise RuntimeError("inner failure")
+
+    def build(routes: list[Any]) -> Starlette:  # one factory for the service and its sub-apps
+        app = Starlette(routes=routes)
+        app.add_middleware(obskit.ObskitMiddleware)
+        return app
+
+    app = build([Mount("/v2", app=build([Route("/fail", fail)]))])
+    r = await get(app, "/v2/fail")
+    assert r.status_code == 500
+    trace_id = r.headers["traceparent"].split("-")[1]
+    assert r.json()["trace_id"] == r.headers["x-request-id"] == trace_id
+    [record] = access(obskit_logs)
+    assert record["trace_id"] == trace_id
+    assert [rec["trace_id"] for rec in obskit_logs.by_message("about to fail")] == [trace_id]
+
+
+async def test_http_exception_headers_go_out_when_the_exception_reaches_the_middleware() -> None:
+    async def raw(scope: Any, receive: Any, send: Any) -> None:  # no Starlette exception handling inside
+        raise HTTPException(
+            401, "login required", headers={"WWW-Authenticate": 'Bearer realm="api"', "X-Bad": "a\r\nb"}
+        )
+
+    r = await get(obskit.ObskitMiddleware(raw), "/")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert "x-bad" not in r.headers  # a value the server would refuse is left out, not the response
+    assert r.json()["detail"] == "login required"
+
+
+async def test_an_error_response_goes_out_before_its_background_task_runs() -> None:
+    order: list[str] = []
+
+    async def denied(request: Request) -> Response:
+        return JSONResponse({"detail": "no"}, 401, background=BackgroundTask(lambda: order.append("background")))
+
+    app = obskit.ObskitMiddleware(Starlette(routes=[Route("/denied", denied)]))
+    scope = {"type": "http", "method": "GET", "path": "/denied", "headers": [], "query_string": b"", "root_path": ""}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        order.append(message["type"])
+
+    await asyncio.wait_for(app(scope, receive, send), 10)
+    assert order == ["http.response.start", "http.response.body", "background"]
+
+
+async def test_a_5xx_http_exception_keeps_its_detail_and_is_known(obskit_logs: LogRecords) -> None:
+    api = FastAPI()
+
+    @api.get("/maintenance")
+    async def maintenance() -> None:
+        raise HTTPException(503, "down for maintenance until 14:00 UTC", headers={"Retry-After": "120"})
+
+    api.add_middleware(obskit.ObskitMiddleware)
+    r = await get(api, "/maintenance")
+    assert r.status_code == 503
+    assert r.headers["retry-after"] == "120"
+    assert (r.json()["detail"], r.json()["code"]) == ("down for maintenance until 14:00 UTC", "service_unavailable")
+    [record] = access(obskit_logs)
+    assert (record["level"], record["error"]["known"]) == ("warning", True)
+
+
+async def test_a_file_sent_through_pathsend_gets_its_response_start_first() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 404, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.pathsend", "path": "/srv/404.html"})
+
+    sent = await call_asgi(obskit.ObskitMiddleware(app), "/missing")
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.pathsend"]
+    assert sent[0]["status"] == 404
+
+
+async def test_route_templates_name_a_mounts_parameters_and_leave_out_the_servers_root_path(
+    obskit_logs: LogRecords,
+) -> None:
+    tenants = Mount("/tenants/{tenant}", routes=[Route("/items/{item_id}", ok)])
+    app = make_app()
+    app.router.routes.append(tenants)
+    await get(app, "/tenants/acme/items/1")
+    await get(app, "/tenants/globex/items/2")
+    transport = httpx.ASGITransport(app=app, root_path="/shop")  # uvicorn --root-path /shop
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        await c.get("/shop/orders/7")
+        await c.get("/shop/api/items/9")
+    assert [r["http"]["route"] for r in access(obskit_logs)] == [
+        "/tenants/{tenant}/items/{item_id}",
+        "/tenants/{tenant}/items/{item_id}",
+        "/orders/{order_id}",
+        "/api/items/{item_id}",
+    ]
+
+
+async def test_trusted_proxies_take_networks_and_a_star_and_hops_lose_their_port(obskit_logs: LogRecords) -> None:
+    cases = [
+        (["10.0.0.0/8", "127.0.0.0/8"], "203.0.113.7, 10.1.2.3"),
+        (["*"], "203.0.113.8"),
+        (["127.0.0.1"], "[2001:db8::1]:4711"),
+        (["127.0.0.1"], "203.0.113.9:8080"),
+        (["192.168.0.0/16"], "203.0.113.10"),  # the peer is not in it: the header is not believed
+    ]
+    for trusted, header in cases:
+        await get(make_app(trusted_proxies=trusted), "/ok", headers={"x-forwarded-for": header})
+    assert [r["http"]["client_ip"] for r in access(obskit_logs)] == [
+        "203.0.113.7",
+        "203.0.113.8",
+        "2001:db8::1",
+        "203.0.113.9",
+        "127.0.0.1",
+    ]
+
+
+def test_default_codes_split_acronyms_and_private_classes_are_allowed() -> None:
+    class APIKeyInvalid(obskit.KnownError):
+        pass
+
+    class HTTP2Error(obskit.KnownError):
+        pass
+
+    class _InternalError(obskit.KnownError):  # raised ValueError at class definition before
+        pass
+
+    assert (APIKeyInvalid.code, HTTP2Error.code, _InternalError.code) == ("api_key_invalid", "http2", "internal")
+    assert OutOfStock(42).detail == "42"  # type: ignore[arg-type]  # a detail is a string in the problem
+
+
+async def test_configured_level_is_the_minimum_for_request_records_too(obskit_logs: LogRecords) -> None:
+    obskit.configure(service="shop", level="warning")
+    app = make_app()
+    await get(app, "/ok")
+    await get(app, "/no/such/route")
+    assert [(r["level"], r["http"]["status"]) for r in access(obskit_logs)] == [("warning", 404)]
+
+
+REUSED = RuntimeError("backend unavailable")  # some code raises one module-level instance
+
+
+async def test_an_exception_instance_raised_again_is_handled_afresh(obskit_logs: LogRecords) -> None:
+    async def plain(request: Request) -> Response:
+        raise REUSED
+
+    async def streamed(request: Request) -> Response:
+        async def body() -> Any:
+            yield b"first\n"
+            raise REUSED
+
+        return StreamingResponse(body())
+
+    app = obskit.ObskitMiddleware(Starlette(routes=[Route("/plain", plain), Route("/stream", streamed)]))
+    assert (await get(app, "/plain")).status_code == 500
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.sleep(3600)
+        return {}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/stream", "headers": [], "query_string": b"", "root_path": ""}
+    with pytest.raises(RuntimeError, match="backend unavailable"):  # the stream must still be aborted
+        await asyncio.wait_for(app(scope, receive, send), 10)
+    assert all(m.get("more_body") for m in sent if m["type"] == "http.response.body")

@@ -95,3 +95,16 @@ def test_records_inside_a_plain_span_carry_its_ids(obskit_logs: LogRecords) -> N
     assert obskit_logs[0]["trace_id"] == f"{ctx.trace_id:032x}"
     assert obskit_logs[0]["span_id"] == f"{ctx.span_id:016x}"
     assert obskit_logs[1]["trace_id"] is None
+
+
+async def test_otel_false_leaves_the_active_span_alone(obskit_logs: LogRecords) -> None:
+    obskit.configure(service="svc", otel=False)
+    app = obskit.ObskitMiddleware(Starlette(routes=[Route("/ok", ok)]))
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    with PROVIDER.get_tracer("test").start_as_current_span("caller"):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/ok", headers={"traceparent": incoming})
+    assert r.headers["traceparent"].split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"  # not the span's
+    [record] = [rec for rec in obskit_logs if rec["logger"] == "obskit.access"]
+    assert record["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
