@@ -59,7 +59,7 @@ _SEVERITY = {"debug": "info", "info": "info", "warning": "warning", "error": "er
 _internal = logging.getLogger("obskit")
 _new_tuple = tuple.__new__
 _TraceContext = _context.TraceContext
-_set_context, _reset_context = _context._current.set, _context._current.reset
+_get_context, _set_context, _reset_context = _context._current.get, _context._current.set, _context._current.reset
 _dumps = orjson.dumps
 _ACCESS_OPTIONS = orjson.OPT_APPEND_NEWLINE | JSON_TIME_OPTIONS
 _WANTED = frozenset((b"traceparent", b"x-request-id", b"user-agent", b"x-forwarded-for"))
@@ -67,7 +67,6 @@ _OURS = frozenset((b"traceparent", b"x-request-id"))
 _URGENT = frozenset(("error", "critical"))  # records written at once, with what the loop turn held
 # Headers that describe the body: a problem document that replaces the body replaces them too.
 _BODY_HEADERS = frozenset((b"content-type", b"content-length", b"content-encoding", b"etag", b"content-md5"))
-_SCOPE_KEY = "obskit.middleware"  # set on the scope of a request an ObskitMiddleware owns
 _DECODED_LIMIT = 1 << 20  # a compressed framework error page is small; past this it is not one
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
@@ -165,13 +164,13 @@ class ObskitMiddleware:
         if scope["type"] != "http":
             await self._other(scope, receive, send)
             return
-        if _SCOPE_KEY in scope:
+        if _get_context() is not None:
             # An obskit middleware further out (a mounted sub-app built by the same factory, or the
-            # middleware added twice) already owns this request: a second one would give it a second
-            # trace id, a second access record, and rewrite what the outer one rewrites anyway.
+            # middleware added twice) already serves this request: a second one would give it a second
+            # trace id and a second record, and rewrite what the outer one rewrites anyway. (The context
+            # variable, not a key in the scope: adding a key to the scope dict costs a resize.)
             await self.app(scope, receive, send)
             return
-        scope[_SCOPE_KEY] = True  # Mount and Router pass the same scope dict on to the apps inside
         settings = _config._settings or _autoconfigure()
         start = perf_counter()
         req = _Request()
