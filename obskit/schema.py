@@ -313,10 +313,13 @@ def _check_http(http: object, errors: list[str]) -> None:
 
 
 # --- fast path: a sufficient condition for validity, shaped like what obskit writes ---------------------
-# Exact types (what orjson returns), one regex over timestamp + trace id + span id, and presence implied by
+# Exact types (what orjson returns), one regex over timestamp, trace id and span id, and presence implied by
 # a `type(d.get(k)) is str` check (a missing key gives None). Whatever it does not accept goes to the exact
 # check, so it only has to never accept an invalid record.
-_TIMESTAMP_IDS: Final = re.compile(_TIMESTAMP_PATTERN + r"(?!0{32})[0-9a-f]{32}(?!0{16})[0-9a-f]{16}").fullmatch
+# The three fields are joined with NUL, which no other part of the regex can match: the input must hold
+# exactly two NULs, so each field is matched on its own. Joined with nothing, characters could move across a
+# boundary unseen (a 30-digit trace id after a timestamp ending in two hex digits passed).
+_TIMESTAMP_IDS: Final = re.compile(_TIMESTAMP_PATTERN + r"\x00(?!0{32})[0-9a-f]{32}\x00(?!0{16})[0-9a-f]{16}").fullmatch
 _STR_OR_NONE: Final = frozenset((str, type(None)))
 
 
@@ -406,7 +409,7 @@ def validate_record(record: object) -> list[str]:
             and level in _LEVELS
             and service
             and (
-                (type(trace_id) is str and type(span_id) is str and _TIMESTAMP_IDS(f"{ts}{trace_id}{span_id}"))
+                (type(trace_id) is str and type(span_id) is str and _TIMESTAMP_IDS(f"{ts}\x00{trace_id}\x00{span_id}"))
                 or (trace_id is None and span_id is _MISSING and _TIMESTAMP(ts))
             )
             and (ts[8:10] <= "28" or _day_fits(ts[:10]))

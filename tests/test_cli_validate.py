@@ -119,6 +119,38 @@ def test_an_all_good_file_exits_0(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert capsys.readouterr() == ("", "3 lines, 0 invalid\n")
 
 
+def test_ids_moved_across_a_field_boundary_are_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # GOOD's timestamp + trace_id + span_id with the boundaries moved: the fast path once matched one regex
+    # over the three joined, and both lines passed.
+    good = orjson.loads(GOOD)
+    ts, trace, span = good["timestamp"], good["trace_id"], good["span_id"]
+    shifted = [
+        good | {"timestamp": ts + trace[:2], "trace_id": trace[2:]},
+        good | {"trace_id": trace + span, "span_id": ""},
+    ]
+    path = tmp_path / "shifted.log"
+    path.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in shifted))
+    assert main(["validate", str(path)]) == 1
+    assert capsys.readouterr() == (
+        report(
+            str(path),
+            [
+                (
+                    "1: timestamp: must be an RFC 3339 UTC time like 2026-11-29T08:44:00.123Z (3 to 9 fractional "
+                    "digits), got '2026-11-29T08:44:00.123456Z4b'; "
+                    "trace_id: must be null or 32 lowercase hex digits, got 'f92f3577b34da6a3ce929d0e0e4736'"
+                ),
+                (
+                    "2: trace_id: must be null or 32 lowercase hex digits, "
+                    "got '4bf92f3577b34da6a3ce929d0e0e473600f067aa0ba902b7'; "
+                    "span_id: must be 16 lowercase hex digits, got ''"
+                ),
+            ],
+        ),
+        "2 lines, 2 invalid\n",
+    )
+
+
 def test_an_empty_file_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "empty.log"
     path.write_bytes(b"")

@@ -510,6 +510,27 @@ https = closed_object(
 
 
 @st.composite
+def shifted(draw: st.DrawFn, record: dict[str, Any]) -> dict[str, Any]:
+    """Move characters across the boundary of two adjacent fields of timestamp, trace_id, span_id.
+
+    The fast path once matched one regex over their concatenation, which only saw the total: a trace id
+    two digits short with those digits on the timestamp, or a 48-digit trace id with an empty span id,
+    passed. A shift keeps the concatenation and changes the fields.
+    """
+    left, right = draw(st.sampled_from([("timestamp", "trace_id"), ("trace_id", "span_id")]))
+    # A null or missing id becomes a valid one: shifting between good fields is what the fast path took.
+    good = {"timestamp": timestamps(), "trace_id": hex_ids(32), "span_id": hex_ids(16)}
+    a, b = (v if isinstance(v := record.get(k), str) else draw(good[k]) for k in (left, right))
+    # up to 3 characters either way, or the whole of one field into the other
+    k = draw(st.sampled_from([-3, -2, -1, 1, 2, 3, -len(a), len(b)]))
+    if k > 0:  # the first k characters of the right field move to the end of the left one
+        a, b = a + b[:k], b[k:]
+    elif k < 0:  # the last -k characters of the left field move to the start of the right one
+        a, b = a[:k], a[k:] + b
+    return record | {left: a, right: b}
+
+
+@st.composite
 def records(draw: st.DrawFn) -> Any:
     if draw(st.sampled_from([False] * 30 + [True])):
         return draw(json_values)
@@ -536,6 +557,8 @@ def records(draw: st.DrawFn) -> Any:
     record |= draw(st.dictionaries(st.text(max_size=5).filter(lambda k: k not in record), json_values, max_size=2))
     if draw(st.sampled_from([False] * 15 + [True])):
         del record[draw(st.sampled_from(["timestamp", "level", "service", "trace_id", "message"]))]
+    if draw(st.sampled_from([False] * 4 + [True])):
+        record = draw(shifted(record))
     return record
 
 
@@ -547,6 +570,14 @@ def test_validate_record_agrees_with_the_schema(record: Any) -> None:
     assert (reasons == []) == expected, reasons
     # The exact path alone must agree too: the fast path sends it only what it does not accept.
     assert (schema._reasons(record) == []) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_ids_shifted_between_otherwise_valid_fields_agree_with_the_schema(data: st.DataObject) -> None:
+    # records() shifts a record that is often invalid for other reasons too; here only the shift varies.
+    record = data.draw(shifted(plain()))
+    assert (validate_record(record) == []) == schema_accepts(record), record
 
 
 def test_the_generator_makes_valid_and_invalid_records() -> None:
@@ -589,6 +620,26 @@ def test_the_edge_cases_agree_with_the_schema() -> None:
     ]
     for record in cases:
         assert (validate_record(record) == []) == schema_accepts(record), record
+
+
+# Each keeps timestamp + trace_id + span_id as the characters of a valid record, with the boundaries moved.
+SHIFTED = {
+    "2 trace digits on the timestamp": {"timestamp": TS + TRACE[:2], "trace_id": TRACE[2:], "span_id": SPAN},
+    "2 span digits on the trace id": {"timestamp": TS, "trace_id": TRACE + SPAN[:2], "span_id": SPAN[2:]},
+    "2 trace digits on the span id": {"timestamp": TS, "trace_id": TRACE[:-2], "span_id": TRACE[-2:] + SPAN},
+    "the span id on the trace id": {"timestamp": TS, "trace_id": TRACE + SPAN, "span_id": ""},
+    "the trace id on the span id": {"timestamp": TS, "trace_id": "", "span_id": TRACE + SPAN},
+    "the trace id on the timestamp": {"timestamp": TS + TRACE, "trace_id": "", "span_id": SPAN},
+    "the timestamp's Z on the trace id": {"timestamp": TS[:-1], "trace_id": "Z" + TRACE, "span_id": SPAN},
+    "a separator-like NUL in a field": {"timestamp": TS, "trace_id": TRACE[:-1] + "\x00", "span_id": SPAN},
+}
+
+
+@pytest.mark.parametrize("fields", SHIFTED.values(), ids=SHIFTED.keys())
+def test_ids_moved_across_a_field_boundary_are_invalid(fields: dict[str, str]) -> None:
+    record = plain() | fields
+    assert not schema_accepts(record)
+    assert validate_record(record) != []
 
 
 # --- problem and alert ------------------------------------------------------------------------------
