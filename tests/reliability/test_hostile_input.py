@@ -785,7 +785,94 @@ def test_an_empty_value_does_not_swallow_the_next_key(text: str) -> None:
     assert hs.SECRET_MARK not in redact_text(text)
 
 
-@given(text=st.one_of(hs.text_with_secret(hs.ERROR_TEXT_FORMS), hs.hostile_text, hs.any_text))
+# Secrets whose value holds spaces, "; " or line breaks: each form masked only its first part once.
+MULTI_PART_FORMS = (
+    "Cookie: theme=dark; sid={s}",
+    "Set-Cookie: sid=abc; Path=/; remember={s}",
+    "cookie:a=1;b={s}",
+    "password: correct horse {s}",
+    "private_key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n{s}\n-----END PRIVATE KEY-----",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk\n{s}",
+    'Authorization: Digest username="ada", realm="api", nonce="dcd98b", response="{s}"',
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("request headers: Cookie: theme=dark; sid={s}", "request headers: Cookie: [REDACTED]"),
+        ("Set-Cookie: sid={s}; Path=/; HttpOnly\nHost: api", "Set-Cookie: [REDACTED]\nHost: api"),
+        ("cookie:a=1;b={s}", "cookie:[REDACTED]"),
+        ("login password: correct horse {s}", "login password: [REDACTED]"),
+        ("login password: correct horse {s}, user=bob", "login password: [REDACTED], user=bob"),
+        (
+            "private_key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg{s}\n-----END PRIVATE KEY-----",
+            "private_key: [REDACTED]",
+        ),
+        (
+            "got -----BEGIN RSA PRIVATE KEY-----\nMIIEvQIBADANBg{s}\n-----END RSA PRIVATE KEY----- from disk",
+            "got -----BEGIN RSA PRIVATE KEY-----[REDACTED]-----END RSA PRIVATE KEY----- from disk",
+        ),
+        ("key -----BEGIN EC PRIVATE KEY-----\nMHcCAQEE{s}", "key -----BEGIN EC PRIVATE KEY-----[REDACTED]"),
+        (
+            'Authorization: Digest username="ada", response="{s}", retrying',
+            "Authorization: [REDACTED], retrying",
+        ),
+    ],
+)
+def test_every_part_of_a_multi_part_secret_is_masked(
+    text: str, expected: str, obskit_logs: LogRecords, stream: io.BytesIO
+) -> None:
+    """_redact: the value of a key stopped at the first space or ";": "Cookie: theme=dark; sid=<s>" kept
+    every cookie after the first, "password: correct horse <s>" all but "correct", and a PEM private key
+    all but "-----BEGIN"."""
+    configure(stream)
+    logging.getLogger("lib").info(text.format(s=S))
+    assert orjson.loads(_line(obskit_logs))["message"] == expected
+    assert redact_text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "login failed for user=bob, password=*** reason=bad",
+            "login failed for user=bob, password=[REDACTED] reason=bad",
+        ),
+        ("token: expired, retrying in 5s", "token: [REDACTED], retrying in 5s"),
+        ("Authorization: Bearer t0k3nvalue, retrying", "Authorization: [REDACTED], retrying"),
+        ('{"password": "a b c", "user": "bob"}', '{"password": [REDACTED], "user": "bob"}'),
+    ],
+)
+def test_a_value_with_spaces_stops_at_its_delimiter(text: str, expected: str) -> None:
+    """_redact: masking "key: value" to the end of the line must not swallow what follows an "=" value's
+    space, a comma or a closing quote."""
+    assert redact_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["ba\u017fic dXNlcjpwYXNz", "\u017fecret: hunter2", "credent\u0130al: hunter2", "pa\u017f\u017fword: x"]
+)
+def test_the_prefilter_folds_case_as_the_patterns_do(text: str) -> None:
+    """_redact: under re.IGNORECASE "s" matches "\u017f" and "i" matches "\u0130", which str.lower() does not
+    turn into "s" and "i": the prefilter said no pattern could match text a pattern masks."""
+    redactor = obskit._redact.get_redactor()
+    assert redactor.apply_patterns(text) != text
+    assert redact_text(text) == redactor.apply_patterns(text)
+
+
+@pytest.mark.parametrize("text", [f"Cookie: theme; {S}", f"-----BEGIN PRIVATE KEY-----\nMIIEvQ{S}"])
+def test_a_cookie_header_or_a_pem_key_is_masked_whatever_the_keys(text: str) -> None:
+    """_redact: the Cookie and PEM patterns do not depend on the configured keys, nor may the prefilter."""
+    redactor = obskit._redact.Redactor(["ssn"])
+    assert hs.SECRET_MARK not in redactor.redact_text(text)
+
+
+@given(
+    text=st.one_of(
+        hs.text_with_secret(hs.ERROR_TEXT_FORMS), hs.text_with_secret(MULTI_PART_FORMS), hs.hostile_text, hs.any_text
+    )
+)
 @bounded("prefilter")
 def test_the_cheap_prefilter_never_skips_text_a_pattern_would_mask(text: str) -> None:
     """_redact: redact_text() skips its regexes when may_hold_secret() says none can match; that must be
