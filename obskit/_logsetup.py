@@ -13,8 +13,10 @@ should see each line at once (a crash right after a log call keeps the line; a t
   written synchronously, as they are given: they do not block on a reader;
 * a descriptor that can block (a pipe, as under Docker, Kubernetes or ``| tee``; a socket, as under
   systemd; a terminal) is written with ``pwritev2(..., RWF_NOWAIT)``, one system call that writes or says
-  it would block (sockets, and pipes on recent Linux: the kernel says which, at the first write); a write
-  of at most ``PIPE_BUF`` bytes to a pipe is all or nothing, so that usual case takes no lock. Where the
+  it would block (sockets, and pipes on recent Linux: the kernel says which, at the first write). Every
+  write to the descriptor, however short, is made under the channel's lock: a record longer than
+  ``PIPE_BUF`` may go out in pieces, and a line of another thread written between them would splice two
+  records into one line (uncontended, the lock is a small part of a line's cost). Where the
   kernel does not support it (older kernels, terminals, macOS) obskit asks ``poll`` with a zero timeout,
   then writes at most ``PIPE_BUF`` bytes, which a pipe with room for one more page takes whole without
   blocking (a longer record goes in ``PIPE_BUF`` pieces, each asked for). A line the descriptor cannot
@@ -176,9 +178,6 @@ class _Channel:
         self.lock = threading.Lock()  # a bare lock on the hot path; a Condition's with-block costs more
         self.cond = threading.Condition(self.lock)
         self.nowait = _NOWAIT  # until the kernel says RWF_NOWAIT is not supported for this file
-        # A pipe takes a write of at most PIPE_BUF bytes whole or not at all: no lock needed for those.
-        self.atomic = self.nowait and stat.S_ISFIFO(os.fstat(fd).st_mode)
-        self.direct = True  # nothing deferred, no chunk out, not retired: a caller may write at once
         self.thread: threading.Thread | None = None
         self.retire_at: float | None = None
         # Set once shutdown gave up on the backlog: a line that cannot be written at once after that is
@@ -193,19 +192,11 @@ class _Channel:
         """Write or defer ``line``; False if this channel was retired meanwhile (the caller re-plans)."""
         if self.stream.closed:
             raise ValueError("I/O operation on closed file")
-        if self.direct and self.atomic and len(line) <= _CHUNK:
-            # The usual record to a pipe that keeps up: one system call, no lock (the write is all or
-            # nothing; a line that has to wait takes the locked path, and every later line follows it).
-            try:
-                os.pwritev(self.fd, (line,), -1, os.RWF_NOWAIT)
-            except BlockingIOError:
-                pass
-            except OSError as exc:
-                if exc.errno != errno.EOPNOTSUPP:
-                    raise
-                self.atomic = self.nowait = False
-            else:
-                return True
+        # Every write to the descriptor is made under the lock, short ones too: a record longer than
+        # PIPE_BUF can go out in pieces (a partial write now, the rest from the writer thread), and a line
+        # written without the lock could land between them, splicing two records into one line. Checking
+        # a flag first is no substitute: a thread can pass the check, then be preempted until another
+        # thread's partial write. Uncontended, the lock is a few percent of a line's cost.
         with self.lock:
             if self.retire_at is not None:
                 return False
@@ -250,7 +241,6 @@ class _Channel:
             return
         self.backlog.append(data)
         self.pending += len(data)
-        self.direct = False
         if self.thread is None:
             self.thread = threading.Thread(target=self._run, name="obskit-log-writer", daemon=True)
             self.thread.start()
@@ -277,7 +267,6 @@ class _Channel:
             with self.lock:
                 while not self.backlog and self.retire_at is None:
                     self.writing = False
-                    self.direct = True
                     self.cond.notify_all()  # flush() waiters
                     self.cond.wait()
                 if self.retire_at is not None and (not self.backlog or time.monotonic() >= self.retire_at):
@@ -322,7 +311,7 @@ class _Channel:
             except OSError as exc:
                 if exc.errno != errno.EOPNOTSUPP:
                     raise
-                self.nowait = self.atomic = False
+                self.nowait = False
         return os.write(self.fd, data)
 
     def _give_up(self) -> None:
@@ -365,7 +354,6 @@ class _Channel:
             if self.retire_at is not None:
                 return
             self.retire_at = time.monotonic() + seconds
-            self.direct = False
             if self.thread is None:
                 self._give_up()
             else:
@@ -981,6 +969,36 @@ def install(settings: Settings, pipeline: Pipeline) -> None:
         cache_logger_on_first_use=True,
     )
     take_over_stdlib(pipeline, settings)
+    if settings.access_log:
+        _silence_server_access_log()
+
+
+class _DropAll(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: ARG002 - the logging.Filter signature
+        return False
+
+
+_DROP_ALL = _DropAll()
+_access_silenced = False  # install() silenced uvicorn.access; take_over_stdlib() undoes it
+
+
+def _silence_server_access_log() -> None:
+    """uvicorn's access line repeats obskit's access record: silence it from configure() on.
+
+    The middleware does the same at lifespan startup, but ``uvicorn --lifespan off`` has none; uvicorn's
+    command line applies its logging dictConfig before it imports the app, so this runs after it.
+    Detached as well as disabled: uvicorn formats its line's arguments on every request whenever the
+    logger has a handler to reach. The filter is for a dictConfig applied later still
+    (``uvicorn.run(app)`` with its default ``log_config``): that re-attaches handlers and clears
+    ``disabled``, but keeps a logger's filters.
+    """
+    global _access_silenced  # noqa: PLW0603
+    access = logging.getLogger("uvicorn.access")
+    access.disabled = True
+    access.propagate = False
+    access.handlers = []
+    access.addFilter(_DROP_ALL)
+    _access_silenced = True
 
 
 def take_over_stdlib(pipeline: Pipeline, settings: Settings) -> None:
@@ -994,13 +1012,26 @@ def take_over_stdlib(pipeline: Pipeline, settings: Settings) -> None:
     if handler is None:
         handler = StdlibHandler(pipeline)
     handler.pipeline = pipeline
+    # On the handler as well as on root: a logger with a level of its own (uvicorn's dictConfig sets
+    # uvicorn.error to INFO) passes its records to root's handlers without root's level being asked.
+    handler.setLevel(LEVEL_NUMBERS[settings.level])
     root.handlers = [handler]
     root.setLevel(LEVEL_NUMBERS[settings.level])
     for name in TAKEN_OVER:
         lg = logging.getLogger(name)
         lg.handlers = []
         lg.propagate = True
+    _unsilence_server_access_log()  # the caller decides again (install(), or the middleware's own setting)
     logging.captureWarnings(settings.capture_warnings)
+
+
+def _unsilence_server_access_log() -> None:
+    global _access_silenced  # noqa: PLW0603
+    if _access_silenced:
+        access = logging.getLogger("uvicorn.access")
+        access.disabled = False
+        access.removeFilter(_DROP_ALL)
+        _access_silenced = False
 
 
 def uninstall() -> None:
@@ -1013,6 +1044,7 @@ def uninstall() -> None:
     root = logging.getLogger()
     root.handlers = _saved["root_handlers"]
     root.setLevel(_saved["root_level"])
+    _unsilence_server_access_log()
     for name, (handlers, propagate, disabled) in _saved["loggers"].items():
         lg = logging.getLogger(name)
         lg.handlers = handlers

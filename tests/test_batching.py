@@ -350,3 +350,33 @@ def test_lines_held_while_another_thread_flushes_are_each_written_once_in_order(
     assert sink.failures == sink.dropped == 0
     assert [r["i"] for r in records if r["message"] == "thread"] == list(range(from_thread))
     assert [r["i"] for r in records if r["message"] == "loop"] == from_loop
+
+
+def test_no_line_lands_between_the_pieces_of_a_record_longer_than_pipe_buf(
+    pipe: Pipe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pipe with room for one page takes that much of a 20 KB record; the rest follows later. A short
+    # line another thread logs meanwhile must go after the whole record, never between its pieces.
+    if not _logsetup._NOWAIT:
+        pytest.skip("the pwritev2(RWF_NOWAIT) path")
+    obskit.configure(service="svc", stream=pipe.stream)
+    fd = pipe.stream.fileno()
+    counted_write = os.write  # the fixture's: the pipe is empty, so no write here blocks
+    other = threading.Thread(target=lambda: obskit.get_logger("other").info("short"))
+
+    def pwritev(f: int, buffers: Any, *_args: Any) -> int:
+        data = b"".join(buffers)
+        if f == fd and len(data) > _logsetup._CHUNK and other.ident is None:
+            n = counted_write(f, data[: _logsetup._CHUNK])  # a partial write: the first page fitted
+            other.start()
+            other.join(0.5)  # a line that does not wait for the rest of this one is written by now
+            return n
+        return counted_write(f, data)
+
+    monkeypatch.setattr(_logsetup.os, "pwritev", pwritev)
+    obskit.get_logger("long").info("long", pad="y" * 20_000)
+    other.join(5)
+    assert sink.flush(5.0)
+    lines = pipe.raw().splitlines()
+    assert [orjson.loads(line)["message"] for line in lines] == ["long", "short"]
+    assert sink.failures == sink.dropped == 0

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 import structlog
@@ -22,6 +23,7 @@ from obskit import _context
 from obskit._logsetup import sink
 from obskit.schema import validate_record
 from obskit.testing import LogRecords
+from tests.servers import run_server_process
 
 CORE = ["timestamp", "level", "service", "trace_id", "message"]
 
@@ -83,7 +85,7 @@ def test_stdlib_and_uvicorn_loggers_produce_the_same_record_shape(obskit_logs: L
     # uvicorn's own dictConfig detaches its loggers; configure() must take them back
     logging.getLogger("uvicorn").propagate = False
     logging.getLogger("uvicorn.access").addHandler(logging.StreamHandler(io.StringIO()))
-    obskit.configure(service="svc")
+    obskit.configure(service="svc", access_log=False)  # obskit's own access record off: uvicorn's comes through
     obskit.get_logger("mine").info("from structlog")
     logging.getLogger("sqlalchemy.engine").info("from a library")
     logging.getLogger("uvicorn.error").info("Started server process [%d]", 7)
@@ -91,6 +93,41 @@ def test_stdlib_and_uvicorn_loggers_produce_the_same_record_shape(obskit_logs: L
     assert [list(r)[:5] for r in obskit_logs] == [CORE] * 4
     assert [r["logger"] for r in obskit_logs] == ["mine", "sqlalchemy.engine", "uvicorn.error", "uvicorn.access"]
     assert obskit_logs[2]["message"] == "Started server process [7]"
+
+
+def test_uvicorn_without_lifespan_logs_each_request_once(tmp_path: Path) -> None:
+    # With --lifespan off the middleware never sees a startup at which to take uvicorn's loggers back.
+    (tmp_path / "lifespan_off_app.py").write_text(
+        textwrap.dedent(
+            """
+            import obskit
+            from starlette.applications import Starlette
+            from starlette.responses import PlainTextResponse
+            from starlette.routing import Route
+
+            obskit.configure(service="svc")
+            app = obskit.ObskitMiddleware(Starlette(routes=[Route("/", lambda _: PlainTextResponse("ok"))]))
+            """
+        )
+    )
+    argv = [sys.executable, "-m", "uvicorn", "lifespan_off_app:app", "--app-dir", str(tmp_path)]
+    argv += ["--host", "127.0.0.1", "--port", "{port}", "--lifespan", "off"]
+    with run_server_process(argv) as server:
+        assert httpx.get(f"{server.base_url}/", timeout=10).status_code == 200
+        server.stop()
+    records = [orjson.loads(line) for line in server.stdout.splitlines()]
+    assert [r["logger"] for r in records if r["logger"].endswith(".access")] == ["obskit.access"]
+    assert any(r["message"].startswith("Uvicorn running on") for r in records)  # uvicorn's other lines stay
+    assert server.stderr == b""
+
+
+def test_configure_silences_uvicorn_access_only_while_obskit_logs_access(obskit_logs: LogRecords) -> None:
+    access = logging.getLogger("uvicorn.access")
+    obskit.configure(service="svc")
+    access.info("GET / 200")
+    obskit.configure(service="svc", access_log=False)
+    access.info("GET /again 200")
+    assert [r["message"] for r in obskit_logs] == ["GET /again 200"]
 
 
 def test_stdlib_extra_keys_stay_at_top_level(obskit_logs: LogRecords) -> None:
@@ -122,6 +159,24 @@ def test_level_filtering_and_reconfigure_reach_cached_loggers(obskit_logs: LogRe
     obskit.configure(service="svc2", level="debug")
     log.debug("now kept")
     assert [(r["message"], r["service"]) for r in obskit_logs] == [("kept", "svc"), ("now kept", "svc2")]
+
+
+def test_the_configured_level_holds_for_library_loggers_with_a_level_of_their_own(obskit_logs: LogRecords) -> None:
+    server, lib = logging.getLogger("uvicorn.error"), logging.getLogger("lib.verbose")
+    levels = server.level, lib.level
+    server.setLevel(logging.INFO)  # what uvicorn's logging dictConfig does
+    lib.setLevel(logging.DEBUG)
+    try:
+        obskit.configure(service="svc", level="warning")
+        server.info("Started server process [1]")
+        lib.debug("chatty")
+        server.warning("kept")
+        obskit.configure(service="svc", level="debug")
+        lib.debug("now wanted")
+    finally:
+        server.setLevel(levels[0])
+        lib.setLevel(levels[1])
+    assert [r["message"] for r in obskit_logs] == ["kept", "now wanted"]
 
 
 def test_configure_is_idempotent() -> None:
@@ -261,6 +316,26 @@ def test_exception_becomes_the_structured_error_object(obskit_logs: LogRecords) 
     ]
     assert set(error["stack"][0]) == {"file", "line", "function", "module"}  # no locals
     assert "exc_info" not in obskit_logs[0]
+
+
+def test_a_frame_without_a_line_number_gets_line_zero(obskit_logs: LogRecords) -> None:
+    # Code built or rewritten at run time (an empty line table) has frames whose tb_lineno is None.
+    obskit.configure(service="svc")
+
+    def no_lines() -> None:
+        raise KeyError("sku")
+
+    no_lines.__code__ = no_lines.__code__.replace(co_linetable=b"")
+    try:
+        no_lines()
+    except KeyError:
+        obskit.get_logger().exception("lookup failed")
+    record = obskit_logs[0]
+    assert record["message"] == "lookup failed"
+    assert validate_record(record) == []
+    assert record["error"]["stack"][-1]["line"] == 0
+    assert record["error"]["stack"][-1]["function"].endswith("no_lines")
+    assert len(record["error"]["fingerprint"]) == 16
 
 
 def test_warning_records_carry_no_stack_unless_asked(obskit_logs: LogRecords) -> None:
