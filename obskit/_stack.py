@@ -54,7 +54,7 @@ def _walk(tb: TracebackType | None) -> list[tuple[str, int, str, str]]:
         out.append(
             (
                 code.co_filename,
-                tb.tb_lineno,
+                tb.tb_lineno or 0,  # None for code with an empty line table; the schema's "line" is >= 0
                 getattr(code, "co_qualname", code.co_name),
                 module if isinstance(module, str) else "?",
             )
