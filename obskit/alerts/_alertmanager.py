@@ -2,10 +2,13 @@
 
 Labels (the alert's identity, low cardinality, snake_case names as Alertmanager requires):
 ``alertname``, ``service``, ``environment``, ``severity``, ``fingerprint``, ``error_type``. Everything
-else is an annotation (latest wins). ``startsAt`` is ``first_seen``; ``endsAt`` is ``last_seen`` plus
-``resolve_after`` (default: twice the router's ``dedup_window``), so the alert resolves by itself once the
-bug has been quiet. Twice, not once: follow-ups go out at window ends, and a bug that fired early in one
-window and again in the next would otherwise flap to resolved in between (ALERTING.md §6.10).
+else is an annotation (latest wins). ``startsAt`` is ``first_seen``; ``endsAt`` is the later of
+``last_seen`` and the time of the attempt, plus ``resolve_after`` (default: twice the router's
+``dedup_window``), so the alert resolves by itself once the bug has been quiet. Twice, not once: follow-ups
+go out at window ends, and a bug that fired early in one window and again in the next would otherwise flap
+to resolved in between (ALERTING.md §6.10). The attempt time, not the event's: an alert delivered late (a
+retry after an Alertmanager outage, a spool replay after a restart) would otherwise arrive with ``endsAt``
+in the past, which Alertmanager stores as resolved and never notifies (ALERTING.md §1.1).
 
 Each URL is its own delivery target with its own retries ("send every alert to every Alertmanager, do not
 load-balance"); Alertmanager's HA dedups the copies. 400 and 422 are permanent (Alertmanager stores the
@@ -15,6 +18,7 @@ valid part of a batch anyway).
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +33,8 @@ if TYPE_CHECKING:
 ALERTNAME = "ObskitUnhandledException"
 
 
-def build_alert(delivery: Delivery, *, alertname: str, resolve_after: float | None) -> dict[str, Any]:
+def build_alert(delivery: Delivery, *, alertname: str, resolve_after: float | None, now: float) -> dict[str, Any]:
+    """The alert object for one attempt sent at ``now`` (unix seconds)."""
     e = delivery.event
     labels = {
         "alertname": alertname,
@@ -53,7 +58,7 @@ def build_alert(delivery: Delivery, *, alertname: str, resolve_after: float | No
         "code": e.code or "",
     }
     window = resolve_after if resolve_after is not None else 2 * delivery.dedup_window
-    ends = max(e.last_seen, e.timestamp) + window
+    ends = max(e.last_seen, now) + window
     return {
         # Empty values would be dropped by Alertmanager anyway; leaving them out keeps the identity clear.
         "labels": {k: v for k, v in labels.items() if v},
@@ -79,7 +84,9 @@ class _AlertmanagerTarget:
         return f"<Alertmanager target {redacted_url(self.base)}>"
 
     async def send(self, delivery: Delivery) -> None:
-        alert = build_alert(delivery, alertname=self.parent.alertname, resolve_after=self.parent.resolve_after)
+        alert = build_alert(
+            delivery, alertname=self.parent.alertname, resolve_after=self.parent.resolve_after, now=time.time()
+        )
         await http_post(
             delivery,
             self.url,
@@ -96,8 +103,8 @@ class Alertmanager:
         url: A base URL (``http://alertmanager:9093``) or a list of them; the alert is POSTed to
             ``<url>/api/v2/alerts`` on each, each with its own retries.
         alertname: The ``alertname`` label.
-        resolve_after: Seconds after ``last_seen`` at which Alertmanager resolves the alert
-            (default: twice the router's ``dedup_window``).
+        resolve_after: Seconds after ``last_seen`` (or after the delivery, when that is later) at which
+            Alertmanager resolves the alert (default: twice the router's ``dedup_window``).
         timeout: Seconds for one attempt.
         max_attempts: Attempts per URL before the alert is dropped for that URL.
 

@@ -128,6 +128,9 @@ class Job:
     created: float  # wall clock, for max_age across restarts
     spool_path: str | None = None
     target: Target | None = None
+    held: int | None = None  # the index of the route whose rate limit holds it, while it does
+    discarded: bool = False  # coalesced or dropped while held: its spool file must go, not be written
+    spool_tried: bool = False  # the spool writer already had its go at it (or it came from the spool)
 
     @property
     def target_key(self) -> str:

@@ -10,8 +10,14 @@ runs its own asyncio loop, started lazily by the first ``capture()`` (or by ``st
 the spool. A blocked application loop therefore never stalls delivery, and sync apps work unchanged.
 ``flush``/``aclose`` are awaitable from any loop (bridged with ``asyncio.wrap_future``); ``close`` is the
 blocking twin for atexit and CLIs (an atexit hook closes every open router with a 2 s budget). After a
-``fork`` (gunicorn ``--preload``) the child starts over: fresh locks, no thread until its first capture,
-empty queues and counters, its own spool slot.
+``fork`` (gunicorn ``--preload``) the child starts over: fresh locks, empty queues and counters, its own
+spool slot, and no thread until its first capture, unless ``spool_dir`` is set: then it starts at once, so a
+replacement worker replays the slot of the one it replaces. A running router with a spool also adopts the
+slots of processes that died since it started, every ``RESCAN_SECONDS``.
+
+Rate limits. A route over its limit holds the event (coalesced per fingerprint) until a token returns. With
+a spool, held deliveries are written there when held, marked with the route, and removed when coalesced; a
+restart (or a kill) replays them into that route's hold, never straight to the hook.
 
 Dedup. Each fingerprint has a window of ``dedup_window`` seconds that opens when its first occurrence is
 routed. Occurrences inside the window only count. When the window ends, if the bug fired again meanwhile,
@@ -26,9 +32,15 @@ import asyncio
 import atexit
 import collections
 import concurrent.futures
+
+# Imported before this module registers its own at-fork handler, so that the executor's handler (which
+# re-creates its global lock, held by the forking thread) runs first in a child: ours starts the child's
+# delivery thread, which would otherwise block on that lock for ever in its first asyncio.to_thread().
+import concurrent.futures.thread
 import contextlib
 import fnmatch
 import functools
+import importlib
 import logging
 import math
 import os
@@ -55,7 +67,7 @@ from obskit.alerts._event import (
     truncate,
     valid_trace_id,
 )
-from obskit.alerts._spool import Spool, SpoolError
+from obskit.alerts._spool import Spool, Spooled, SpoolError
 from obskit.alerts._types import AlertHook, Delivery
 
 logger = logging.getLogger("obskit.alerts")
@@ -69,6 +81,8 @@ _real_monotonic: Final[Callable[[], float]] = (
 Listener = Callable[[dict[str, Any]], None]
 _listeners: tuple[Listener, ...] = ()
 _listeners_lock = threading.Lock()
+
+RESCAN_SECONDS = 30.0  # how often a router with a spool looks for slots of processes that died
 
 DROP_REASONS: Final = (
     "queue_full",
@@ -301,13 +315,15 @@ class Route:
 class _RouteState:
     """Per-router runtime state of a route: its targets, bucket and held (rate-limited) events."""
 
-    __slots__ = ("bucket", "held", "release_handle", "route", "targets")
+    __slots__ = ("bucket", "held", "index", "release_handle", "route", "targets")
 
-    def __init__(self, route: Route, targets: list[Target]) -> None:
+    def __init__(self, route: Route, targets: list[Target], index: int) -> None:
         self.route = route
         self.targets = targets
+        self.index = index  # what a held delivery's spool file names, to come back to this hold
         self.bucket = TokenBucket(*route._limit) if route._limit is not None else None
-        self.held: collections.OrderedDict[str, tuple[AlertEvent, list[Target]]] = collections.OrderedDict()
+        # fingerprint -> (the latest event, one job per target)
+        self.held: collections.OrderedDict[str, tuple[AlertEvent, list[Job]]] = collections.OrderedDict()
         self.release_handle: asyncio.TimerHandle | None = None
 
 
@@ -395,8 +411,9 @@ class AlertRouter:
         dedup_window: Seconds during which repeats of a fingerprint are only counted (see module docs).
         queue_size: Bound on alerts waiting to be routed, and on each hook's backlog. New alerts beyond
             it are dropped and counted as ``dropped_queue_full``; repeats never need a slot.
-        spool_dir: When set, every delivery is written there before its first attempt and replayed by the
-            next router using that directory, with its original id.
+        spool_dir: When set, every delivery is written there before its first attempt (or when a route's
+            rate limit holds it) and replayed by the next router using that directory, with its original
+            id (held ones back into their route's hold). An empty string is refused.
         max_fingerprints: Bound on the dedup table (least recently seen evicted first).
         group_wait: Seconds to wait before routing a new fingerprint, so a burst arrives as one alert
             with its count (like Alertmanager's ``group_wait``). 0 routes at once.
@@ -453,6 +470,9 @@ class AlertRouter:
             if not isinstance(ivalue, int) or isinstance(ivalue, bool) or ivalue < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {ivalue!r}")
 
+        if isinstance(spool_dir, str) and not spool_dir.strip():
+            # Path("") is ".": an unset variable (os.environ.get("ALERT_SPOOL", "")) would spool into the cwd.
+            raise ValueError("spool_dir must be None (no spool) or a directory path, got an empty string")
         self.routes: tuple[Route, ...] = tuple(routes)
         self.dedup_window = float(dedup_window)
         self.queue_size = queue_size
@@ -510,19 +530,27 @@ class AlertRouter:
                         self._targets.append(target)
                     if target not in route_targets:
                         route_targets.append(target)
-            self._route_states.append(_RouteState(route, route_targets))
+            self._route_states.append(_RouteState(route, route_targets, len(self._route_states)))
 
+        # A fork (gunicorn --preload) while the delivery thread imports a module lazily or loads the CA
+        # bundle would leave the child a half-initialised module or OpenSSL's locks held for ever: its
+        # delivery thread would crash or hang. Both happen here, on the constructing thread, rather than in
+        # start(), which the first capture() may call on the request path.
+        _preload_lazy_imports()
+        self._ssl_context = httpx.create_ssl_context()
         self._start_lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._client: httpx.AsyncClient | None = None
-        self._spool_queue: collections.deque[list[Job]] = collections.deque()
+        # (jobs, submit): held deliveries are only written, the others then go to their targets.
+        self._spool_queue: collections.deque[tuple[list[Job], bool]] = collections.deque()
         self._spool_wake: asyncio.Event | None = None
         self._spooling = False
         self._spooling_jobs: list[Job] = []
         self._setup_done = False
         self._routable = False  # the delivery loop's client and targets exist: _drain may route
         self._spool_task: asyncio.Task[None] | None = None
+        self._rescan_task: asyncio.Task[None] | None = None
         self._pending_first: dict[_Entry, tuple[asyncio.TimerHandle, BaseException | None]] = {}
         self._stopped: concurrent.futures.Future[bool] | None = None
         # Submissions to the delivery loop vs. its end: see _submit_coro and _thread_main.
@@ -669,7 +697,9 @@ class AlertRouter:
     async def _setup(self) -> None:
         # No await before the targets run: captures may already be queued behind us. Jobs routed while
         # the spool opens wait in _spool_queue; its worker starts once the spool is usable (or not).
-        self._client = httpx.AsyncClient(follow_redirects=False, limits=httpx.Limits(max_connections=100))
+        self._client = httpx.AsyncClient(
+            verify=self._ssl_context, follow_redirects=False, limits=httpx.Limits(max_connections=100)
+        )
         for target in self._targets:
             target.start()
         self._spool_wake = asyncio.Event()
@@ -695,6 +725,28 @@ class AlertRouter:
             for t in self._targets:
                 t._spool = None
             return
+        self._replay(spool, loaded, corrupt)
+        self._rescan_task = asyncio.get_running_loop().create_task(
+            self._rescan_loop(spool), name="obskit-alerts:rescan"
+        )
+
+    async def _rescan_loop(self, spool: Spool) -> None:
+        # A worker that dies while its siblings live (and is not replaced) would otherwise leave its slot
+        # on disk until some process starts.
+        while self._spool is spool:
+            await asyncio.sleep(RESCAN_SECONDS)
+            try:
+                loaded, corrupt = await asyncio.to_thread(spool.rescan)
+            except (OSError, SpoolError) as exc:
+                logger.warning("obskit.alerts: scanning the spool for dead slots failed (%s)", exc)
+                continue
+            try:
+                self._replay(spool, loaded, corrupt)
+            except Exception:
+                self._counters.add("internal_error")
+                logger.exception("obskit.alerts: internal error replaying adopted spool files")
+
+    def _replay(self, spool: Spool, loaded: list[Spooled], corrupt: int) -> None:
         if corrupt:
             self._counters.drop("spool_corrupt", corrupt)
         by_key = {t.key: t for t in self._targets}
@@ -707,12 +759,32 @@ class AlertRouter:
                 spool.remove(item.path)
                 continue
             job = Job(Delivery(item.event, self._client, self.dedup_window), item.created, item.path, target)
+            job.spool_tried = True  # already on disk
             self._counters.add("replayed")
+            if item.held is not None and self._rehold(item.held, job):
+                continue
             if not target.submit(job):
                 self._counters.drop("queue_full")
                 spool.remove(item.path)
         if loaded:
             logger.info("obskit.alerts: replaying %d spooled deliveries", len(loaded))
+
+    def _rehold(self, index: int, job: Job) -> bool:
+        """Put a replayed delivery back into the hold of the route that held it; False if it has none now."""
+        state = self._route_states[index] if index < len(self._route_states) else None
+        if state is None or state.bucket is None or job.target not in state.targets:
+            return False  # the config changed: that route no longer limits this hook
+        event = job.delivery.event
+        job.held = index
+        current = state.held.get(event.fingerprint)
+        if current is not None and current[0].id == event.id:
+            current[1].append(job)  # the same event for another hook of the route
+        elif current is not None and current[0].timestamp > event.timestamp:
+            self._discard([job])  # a leftover of an event already coalesced into a newer one
+            self._counters.add("coalesced")
+        else:
+            self._put_held(state, event, [job], count=False)
+        return True
 
     async def flush(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - the documented API
         """Wait until every accepted alert has reached a final outcome, at most ``timeout`` seconds.
@@ -778,16 +850,26 @@ class AlertRouter:
         self._spooling_jobs = []
         self._setup_done = False
         self._routable = False  # the delivery loop's client and targets exist: _drain may route
+        for task in (self._spool_task, self._rescan_task, *(t.task for t in self._targets)):
+            if task is not None:
+                # The parent's tasks never run here; collected, each would log "Task was destroyed but
+                # it is pending!" from every forked child.
+                task._log_destroy_pending = False  # type: ignore[attr-defined]
         self._spool_task = None
+        self._rescan_task = None
         self._pending_first = {}
         if self._spool is not None:
-            # The parent keeps its slot (its lock is on the parent's open file description).
+            self._spool.close_inherited()  # the parent keeps its slot; this process drops its copies
             self._spool = Spool(self._spool.root, max_files=self._spool.max_files, max_bytes=self._spool.max_bytes)
         for target in self._targets:
             target.reset(self._counters, self._spool)
         for state in self._route_states:
-            state.held.clear()
+            state.held.clear()  # the parent's: their spool files are in the parent's slot
             state.release_handle = None
+        if self._spool is not None:
+            # gunicorn --preload: this may be the replacement of a worker that crashed with alerts in its
+            # slot; waiting for a first capture (maybe never) would leave them there.
+            self.start()
 
     def _close_future(self, timeout: float) -> concurrent.futures.Future[bool] | None:
         # Idempotent: a second close (the app's own after lifespan shutdown's, or atexit's) waits for
@@ -999,26 +1081,56 @@ class AlertRouter:
         return Job(delivery, time.time(), target=target)
 
     def _hold(self, state: _RouteState, event: AlertEvent, targets: list[Target]) -> None:
-        if event.fingerprint in state.held:
-            # The newer event carries the accumulated count: it replaces the held one.
-            state.held[event.fingerprint] = (event, targets)
+        jobs = [self._job(t, event, None) for t in targets]
+        for job in jobs:
+            job.held = state.index
+        self._put_held(state, event, jobs, count=True)
+        if self._spool is not None:
+            # On disk while held, marked with the route: a kill must not lose it, and a restart must put
+            # it back under this route's limit rather than send it at once.
+            self._spool_queue.append((jobs, False))
+            assert self._spool_wake is not None
+            self._spool_wake.set()
+
+    def _put_held(self, state: _RouteState, event: AlertEvent, jobs: list[Job], *, count: bool) -> None:
+        old = state.held.get(event.fingerprint)
+        # The newer event carries the accumulated count: it replaces the held one.
+        state.held[event.fingerprint] = (event, jobs)
+        if old is not None:
+            self._discard(old[1])
             self._counters.add("coalesced")
         else:
-            state.held[event.fingerprint] = (event, targets)
-            self._counters.add("rate_limited")
+            if count:
+                self._counters.add("rate_limited")
             if len(state.held) > self.queue_size:
-                _, (_, old_targets) = state.held.popitem(last=False)
-                self._counters.drop("rate_limited", len(old_targets))
+                _, (_, old_jobs) = state.held.popitem(last=False)
+                self._discard(old_jobs)
+                self._counters.drop("rate_limited", len(old_jobs))
         if state.release_handle is None and state.bucket is not None:
             loop = asyncio.get_running_loop()
             state.release_handle = loop.call_later(state.bucket.wait_time(), self._release, state)
 
+    def _discard(self, jobs: list[Job]) -> None:
+        # A write still in flight sees the flag and removes its file itself (see _spool_worker).
+        for job in jobs:
+            job.discarded = True
+            job.held = None
+            if job.spool_path is not None and self._spool is not None:
+                self._spool.remove(job.spool_path)
+            job.spool_path = None
+
     def _release(self, state: _RouteState) -> None:
         state.release_handle = None
         jobs: list[Job] = []
+        now = time.time()
         while state.held and state.bucket is not None and state.bucket.take():
-            _, (event, targets) = state.held.popitem(last=False)
-            jobs.extend(self._job(t, event, None) for t in targets)
+            _, (_, held_jobs) = state.held.popitem(last=False)
+            for job in held_jobs:
+                # Its spool file keeps the held mark: after a crash it waits for a token again, which
+                # delays it at worst; max_age counts from now, as for an alert routed now.
+                job.held = None
+                job.created = now
+            jobs.extend(held_jobs)
         if jobs:
             self._enqueue_jobs(jobs)
         if state.held and state.bucket is not None:
@@ -1029,7 +1141,7 @@ class AlertRouter:
         if self._spool is None:
             self._submit_jobs(jobs)
             return
-        self._spool_queue.append(jobs)
+        self._spool_queue.append((jobs, True))
         assert self._spool_wake is not None
         self._spool_wake.set()
 
@@ -1041,22 +1153,31 @@ class AlertRouter:
                 self._spool_wake.clear()
                 await self._spool_wake.wait()
                 continue
-            jobs = self._spool_queue.popleft()
+            jobs, submit = self._spool_queue.popleft()
             self._spooling = True
             self._spooling_jobs = jobs
             try:
                 spool = self._spool
-                if spool is not None:
-                    items = [(j.target_key, j.delivery.event, j.created) for j in jobs]
+                # Released held jobs come back here already written (FIFO: their held write came first).
+                todo = [j for j in jobs if not j.spool_tried and not j.discarded]
+                if spool is not None and todo:
+                    for job in todo:
+                        job.spool_tried = True
+                    items = [(j.target_key, j.delivery.event, j.created, j.held) for j in todo]
                     try:
                         paths = await asyncio.to_thread(spool.write_many, items)
                     except OSError:
                         logger.exception("obskit.alerts: spool write failed; delivering from memory only")
-                        paths = [None] * len(jobs)
-                    for job, path in zip(jobs, paths, strict=True):
+                        paths = [None] * len(todo)
+                    for job, path in zip(todo, paths, strict=True):
+                        if job.discarded:  # coalesced while its write was in flight
+                            if path is not None:
+                                spool.remove(path)
+                            continue
                         job.spool_path = path
                         self._counters.add("spooled" if path is not None else "spool_full")
-                self._submit_jobs(jobs)
+                if submit:
+                    self._submit_jobs(jobs)
             except Exception:
                 self._counters.add("internal_error")
                 logger.exception("obskit.alerts: internal error in the spool writer")
@@ -1118,34 +1239,35 @@ class AlertRouter:
                 break
             await asyncio.sleep(0.005)
         tasks = [t.task for t in self._targets if t.task is not None]
-        if self._spool_task is not None:
-            tasks.append(self._spool_task)
+        tasks.extend(t for t in (self._spool_task, self._rescan_task) if t is not None)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        leftovers: list[Job] = []
+        pending: list[Job] = []
         for target in self._targets:
             if target.current is not None:
-                leftovers.append(target.current)
+                pending.append(target.current)
                 target.current = None
-            leftovers.extend(target.queue)
+            pending.extend(target.queue)
             target.queue.clear()
         if self._spooling:
-            leftovers.extend(self._spooling_jobs)
-        for jobs in self._spool_queue:
-            leftovers.extend(jobs)
+            pending.extend(self._spooling_jobs)
+        for jobs, _ in self._spool_queue:
+            pending.extend(jobs)
         self._spool_queue.clear()
         for state in self._route_states:
             if state.release_handle is not None:
                 state.release_handle.cancel()
-            for event, targets in state.held.values():
-                leftovers.extend(self._job(t, event, None) for t in targets)
+            for _, held_jobs in state.held.values():
+                pending.extend(held_jobs)  # still marked held: the next start holds them again
             state.held.clear()
+        # A held job can sit both in its hold and in the spool queue (its write): count each once.
+        leftovers = [j for j in {id(j): j for j in pending}.values() if not j.discarded]
         for job in leftovers:
             job.delivery.exception = None
             if job.spool_path is None and self._spool is not None:
                 with contextlib.suppress(OSError):
-                    job.spool_path = self._spool.write(job.target_key, job.delivery.event, job.created)
+                    job.spool_path = self._spool.write(job.target_key, job.delivery.event, job.created, held=job.held)
             if job.spool_path is not None:
                 self._counters.add("shutdown_spooled")
             else:
@@ -1191,6 +1313,17 @@ async def _settle_leftovers() -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+# What the delivery thread would otherwise import on first use: httpx's transport and the anyio backend
+# httpcore connects with.
+_LAZY_IMPORTS: Final = ("httpcore", "anyio._backends._asyncio", "anyio.streams.tls")
+
+
+def _preload_lazy_imports() -> None:
+    for name in _LAZY_IMPORTS:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 def _positive(name: str, value: Any) -> None:

@@ -5,13 +5,19 @@ Layout: ``<spool_dir>/slot-<n>/`` holds one JSON file per (event, hook) delivery
 
     {"v": 1, "target": "<hook key>", "created": <unix seconds>, "event": {<AlertEvent.to_dict()>}}
 
+A delivery held by a route's ``rate_limit`` also has ``"held": <route index>``: it is replayed into that
+route's hold, not straight to the hook, so a restart never bypasses the limit (an older reader ignores the
+key and delivers it, which beats deleting it).
+
 Writes go to ``.tmp-<name>``, are fsynced, then ``os.replace``d into place and the directory is fsynced,
 so a crash leaves either the whole file or none; a ``.tmp-`` file left complete by a process killed before
 its rename is adopted at the next start. A process owns one slot through an exclusive ``flock`` on
 ``slot-<n>/.lock`` (released by the kernel when the process dies), so the N workers of
 ``uvicorn --workers N`` each get their own slot, and a restarted worker takes over a dead one's slot and
 replays it with the original event ids. Choosing a slot (and adopting the files of slots no live process
-holds) happens under an exclusive ``flock`` on ``<spool_dir>/.slots.lock``, one process at a time.
+holds) happens under an exclusive ``flock`` on ``<spool_dir>/.slots.lock``, one process at a time; a live
+process also re-scans for dead slots now and then (:meth:`Spool.rescan`), so a worker that dies while its
+siblings live is not left waiting for a restart.
 """
 
 from __future__ import annotations
@@ -45,6 +51,12 @@ MAX_SLOTS = 256
 MAX_FILE_BYTES = 1024 * 1024  # an event is a few KB; anything bigger is not ours
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
+# Held around opening a lock file and recording its descriptor (and around forgetting and closing it), and
+# across fork(): a child then never inherits a lock descriptor that Spool.close_inherited does not know of.
+_fd_lock = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_fd_lock.acquire, after_in_parent=_fd_lock.release, after_in_child=_fd_lock.release)
+
 
 @dataclass(slots=True)
 class Spooled:
@@ -52,6 +64,7 @@ class Spooled:
     event: AlertEvent
     created: float
     path: str
+    held: int | None = None  # the index of the route whose rate limit held it
 
 
 def _parse(path: str, size: int) -> Spooled:
@@ -60,10 +73,12 @@ def _parse(path: str, size: int) -> Spooled:
     data: Any = orjson.loads(Path(path).read_bytes())
     if not isinstance(data, dict) or data.get("v") != VERSION:
         raise ValueError("unknown format")
-    target, created = data["target"], data["created"]
+    target, created, held = data["target"], data["created"], data.get("held")
     if not isinstance(target, str) or not isinstance(created, (int, float)):
         raise TypeError("bad header")
-    return Spooled(target, AlertEvent.from_dict(data["event"]), float(created), path)
+    if held is not None and (not isinstance(held, int) or isinstance(held, bool) or held < 0):
+        raise TypeError("bad held")
+    return Spooled(target, AlertEvent.from_dict(data["event"]), float(created), path, held)
 
 
 class SpoolError(Exception):
@@ -79,6 +94,9 @@ class Spool:
         self.max_bytes = max_bytes
         self.dir: Path | None = None
         self._lock_fd: int | None = None
+        # Every lock descriptor open right now (the slot's, the .slots.lock guard, a slot being probed or
+        # adopted): a child forked meanwhile must close its copies, or it would hold those flocks.
+        self._lock_fds: set[int] = set()
         self._sizes: dict[str, int] = {}
         self._bytes = 0
         # Writes run on executor threads while removals run on the loop thread.
@@ -95,26 +113,26 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         # Processes starting together choose their slots one at a time: another's orphan scan briefly
         # holds each free slot's lock, and would otherwise push this one to a higher slot.
-        guard = os.open(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        guard = self._open_lock(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT)
         try:
             if fcntl is not None:
                 fcntl.flock(guard, fcntl.LOCK_EX)
             self._take_slot()
         finally:
-            os.close(guard)  # releases the flock
+            self._close_lock(guard)  # releases the flock
 
     def _take_slot(self) -> None:
         for n in range(MAX_SLOTS):
             slot = self.root / f"slot-{n}"
             slot.mkdir(exist_ok=True)
-            fd = os.open(slot / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+            fd = self._open_lock(slot / ".lock", os.O_RDWR | os.O_CREAT)
             if fcntl is None:
                 self.dir, self._lock_fd = slot, fd
                 return
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                os.close(fd)
+                self._close_lock(fd)
                 continue
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -123,21 +141,36 @@ class Spool:
             return
         raise SpoolError(f"all {MAX_SLOTS} spool slots under {self.root} are locked by live processes")
 
-    def _adopt_orphans(self) -> None:
-        """Move the pending files of every slot no live process holds into ours.
+    def rescan(self) -> tuple[list[Spooled], int]:
+        """Adopt the files of slots whose process died since :meth:`open`; return them as :meth:`load` does."""
+        assert self.dir is not None
+        guard = self._open_lock(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            if fcntl is not None:
+                fcntl.flock(guard, fcntl.LOCK_EX)  # never races a starting process for a slot's lock
+            names = set(self._adopt_orphans())
+        finally:
+            self._close_lock(guard)
+        if not names:
+            return [], 0
+        # Only the adopted names: our own .tmp- files may be writes in flight on another thread.
+        return self._load([e for e in os.scandir(self.dir) if e.name in names])
+
+    def _adopt_orphans(self) -> list[str]:
+        """Move the pending files of every slot no live process holds into ours; return their names.
 
         Without this, a restart with fewer processes than before (``--workers 2`` then 1, or a worker
         that is not restarted) would leave the other slots' alerts on disk, never delivered.
         """
         assert self.dir is not None
         if fcntl is None:  # pragma: no cover - no locks, no way to tell a dead slot from a live one
-            return
-        moved = 0
+            return []
+        moved: list[str] = []
         for slot in sorted(self.root.glob("slot-*")):
             if slot == self.dir or not slot.is_dir():
                 continue
             try:
-                fd = os.open(slot / ".lock", os.O_RDWR)
+                fd = self._open_lock(slot / ".lock", os.O_RDWR)
             except OSError:
                 continue
             try:
@@ -151,18 +184,44 @@ class Spool:
                             Path(entry.path).replace(self.dir / entry.name)  # same name: same replay order
                         except OSError:
                             continue
-                        moved += 1
+                        moved.append(entry.name)
             finally:
-                os.close(fd)  # releases the flock
+                self._close_lock(fd)  # releases the flock
         if moved:
             self._fsync_dir()
-            logger.info("obskit.alerts: took over %d spooled deliveries left by processes that are gone", moved)
+            logger.info("obskit.alerts: took over %d spooled deliveries left by processes that are gone", len(moved))
+        return moved
+
+    def _open_lock(self, path: Path, flags: int) -> int:
+        with _fd_lock:
+            fd = os.open(path, flags, 0o600)
+            self._lock_fds.add(fd)
+        return fd
+
+    def _close_lock(self, fd: int) -> None:
+        with _fd_lock:
+            self._lock_fds.discard(fd)
+            os.close(fd)
 
     def close(self) -> None:
         if self._lock_fd is not None:
             with contextlib.suppress(OSError):
-                os.close(self._lock_fd)  # closing the descriptor releases the flock
+                self._close_lock(self._lock_fd)  # closing the descriptor releases the flock
             self._lock_fd = None
+
+    def close_inherited(self) -> None:
+        """In a forked child: close this process's copies of the parent's lock descriptors.
+
+        A copy shares the parent's open file description, and so its flock: kept open, the parent's slot
+        would look alive after the parent dies (stranding its alerts until the child exits), and a guard
+        held at the fork would block every later ``open()`` for ever. Never ``LOCK_UN``: that would
+        release the parent's locks too.
+        """
+        for fd in list(self._lock_fds):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._lock_fds.clear()
+        self._lock_fd = None
 
     def load(self) -> tuple[list[Spooled], int]:
         """Read every pending file in replay order; corrupt ones are deleted and only counted.
@@ -173,10 +232,14 @@ class Spool:
         accepted and is deleted without being counted.
         """
         assert self.dir is not None
+        return self._load(list(os.scandir(self.dir)))
+
+    def _load(self, found: list[os.DirEntry[str]]) -> tuple[list[Spooled], int]:
+        assert self.dir is not None
         good: list[Spooled] = []
         corrupt = 0
         adopted = False
-        entries = [(e.name.removeprefix(".tmp-"), e) for e in os.scandir(self.dir) if e.name.endswith(".json")]
+        entries = [(e.name.removeprefix(".tmp-"), e) for e in found if e.name.endswith(".json")]
         for name, entry in sorted(entries, key=lambda pair: pair[0]):
             try:
                 size = entry.stat().st_size
@@ -194,20 +257,27 @@ class Spool:
                 except OSError:
                     continue  # left for the next start
                 adopted = True
-            self._sizes[item.path] = size
-            self._bytes += size
+            with self._mutex:  # a rescan runs while the spool writer adds files
+                self._sizes[item.path] = size
+                self._bytes += size
             good.append(item)
         if adopted:
             self._fsync_dir()
         return good, corrupt
 
-    def write(self, target: str, event: AlertEvent, created: float, *, sync_dir: bool = True) -> str | None:
+    def write(
+        self, target: str, event: AlertEvent, created: float, *, held: int | None = None, sync_dir: bool = True
+    ) -> str | None:
         """Durably store one delivery; ``None`` when the spool is full (the caller counts it).
 
-        With ``sync_dir=False`` the new name is durable only after the caller's :meth:`_fsync_dir`.
+        ``held`` marks a delivery held by that route's rate limit. With ``sync_dir=False`` the new name is
+        durable only after the caller's :meth:`_fsync_dir`.
         """
         assert self.dir is not None
-        body = orjson.dumps({"v": VERSION, "target": target, "created": created, "event": event.to_dict()})
+        doc: dict[str, Any] = {"v": VERSION, "target": target, "created": created, "event": event.to_dict()}
+        if held is not None:
+            doc["held"] = held
+        body = orjson.dumps(doc)
         with self._mutex:
             if len(self._sizes) >= self.max_files or self._bytes + len(body) > self.max_bytes:
                 return None
@@ -232,12 +302,12 @@ class Spool:
             raise
         return path
 
-    def write_many(self, items: Iterable[tuple[str, AlertEvent, float]]) -> list[str | None]:
-        """Write a batch, then fsync the directory once for all of their names."""
+    def write_many(self, items: Iterable[tuple[str, AlertEvent, float, int | None]]) -> list[str | None]:
+        """Write a batch of ``(target, event, created, held)``, then fsync the directory once for all."""
         paths: list[str | None] = []
-        for target, event, created in items:
+        for target, event, created, held in items:
             try:
-                paths.append(self.write(target, event, created, sync_dir=False))
+                paths.append(self.write(target, event, created, held=held, sync_dir=False))
             except OSError as exc:  # this one stays in memory only; the rest of the batch still counts
                 logger.warning("obskit.alerts: spool write failed (%s); alert kept in memory only", exc)
                 paths.append(None)

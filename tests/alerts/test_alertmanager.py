@@ -15,6 +15,10 @@ import orjson
 import pytest
 
 from obskit.alerts import Alertmanager, Route
+from obskit.alerts._alertmanager import build_alert
+from obskit.alerts._event import AlertEvent, parse_time
+from obskit.alerts._spool import Spool
+from obskit.alerts._types import Delivery
 from tests.alerts.conftest import FP, MakeRouter, capture
 from tests.alerts.receiver import Receiver
 from tests.conftest import free_port
@@ -183,6 +187,62 @@ def test_a_service_down_alert_inhibits_its_exceptions(
         am.url + "/api/v2/alerts", params={"filter": 'alertname="ObskitUnhandledException"'}, timeout=5
     ).json()
     assert [a["status"]["state"] for a in alerts] == ["suppressed"]
+
+
+def _old_event(when: float) -> AlertEvent:
+    """An event routed at ``when`` (first, last seen and created then), e.g. before a long outage."""
+    return AlertEvent(
+        id="0a6b2c1e-4a4e-4c5e-9d55-5b3e3f0f7d11",
+        fingerprint=FP,
+        service="checkout",
+        environment="test",
+        severity="critical",
+        title="ZeroDivisionError: division by zero",
+        error_type="builtins.ZeroDivisionError",
+        error_message="division by zero",
+        trace_id=None,
+        method="GET",
+        path="/checkout/42",
+        first_seen=when,
+        last_seen=when,
+        count=1,
+        timestamp=when,
+    )
+
+
+def test_ends_at_is_counted_from_the_attempt_not_from_the_event() -> None:
+    sent_at = 1_800_000_000.0
+    event = _old_event(sent_at - 600)  # ten minutes of outage with a 60 s window
+    delivery = Delivery(event, httpx.AsyncClient(), dedup_window=60.0)
+    alert = build_alert(delivery, alertname="A", resolve_after=None, now=sent_at)
+    assert parse_time(alert["startsAt"]) == pytest.approx(sent_at - 600, abs=0.01)
+    assert parse_time(alert["endsAt"]) == pytest.approx(sent_at + 120, abs=0.01)
+    fresh = build_alert(
+        Delivery(_old_event(sent_at), delivery.client, 60.0), alertname="A", resolve_after=30.0, now=sent_at - 5
+    )
+    assert parse_time(fresh["endsAt"]) == pytest.approx(sent_at + 30, abs=0.01)  # last_seen is later
+
+
+@needs_am
+def test_an_alert_replayed_after_a_long_restart_fires(
+    alertmanager: tuple[RunningAlertmanager, Receiver], make_router: MakeRouter, tmp_path: Path
+) -> None:
+    am, webhook = alertmanager
+    hook = Alertmanager(am.url)
+    # The previous process spooled the alert ten minutes ago (Alertmanager was down), with a 60 s window.
+    old = time.time() - 600
+    spool = Spool(tmp_path / "spool", max_files=10, max_bytes=1 << 20)
+    spool.open()
+    assert spool.write(hook.targets()[0].key, _old_event(old), old) is not None
+    spool.close()
+    router = make_router([Route(hook)], dedup_window=60.0, spool_dir=tmp_path / "spool")
+    assert asyncio.run(router.flush(5.0))
+    assert (router.stats()["replayed"], router.stats()["delivered"]) == (1, 1)
+    alerts = httpx.get(am.url + "/api/v2/alerts", params={"filter": f'fingerprint="{FP}"'}, timeout=5).json()
+    assert [a["status"]["state"] for a in alerts] == ["active"]
+    assert parse_time(alerts[0]["startsAt"]) == pytest.approx(old, abs=0.01)
+    note = wait_for_path(webhook, "/obskit-pager")  # somebody is paged
+    assert [a["status"] for a in note["alerts"]] == ["firing"]
 
 
 @pytest.mark.skipif(AMTOOL is None, reason="amtool is not installed (apt-get install prometheus-alertmanager)")

@@ -12,8 +12,9 @@ import time
 from pathlib import Path
 
 import orjson
+import pytest
 
-from obskit.alerts import AlertRouter, Route, Webhook
+from obskit.alerts import AlertRouter, Route, Webhook, _router
 from tests.alerts.conftest import MakeRouter, capture
 from tests.alerts.receiver import Hang, Receiver, Respond
 
@@ -253,3 +254,259 @@ def test_a_forked_child_takes_its_own_slot(tmp_path: Path, receiver: Receiver, m
     assert os.waitstatus_to_exitcode(status) == 0
     assert len(receiver.settle()) == 1
     assert spool_files(tmp_path) == []
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def test_a_forked_child_does_not_keep_its_dead_parents_slot_locked(tmp_path: Path, make_router: MakeRouter) -> None:
+    """The parent spools an alert, forks a long-lived child, and is SIGKILLed: the restarted service
+    replays the parent's slot although the child still runs (regression: the child inherited the slot's
+    lock descriptor, so the slot looked alive and its alerts were stranded)."""
+    with Receiver(default=Respond(503)) as receiver:
+        hook_url = receiver.url + "/hook"
+        script = textwrap.dedent(f"""
+            import os, time
+            from obskit.alerts import AlertRouter, Route, Webhook
+            router = AlertRouter([Route(Webhook({hook_url!r}))], spool_dir={str(tmp_path)!r},
+                                 backoff_base=60, backoff_cap=60)
+            router.bind("checkout", "test")
+            router.capture(fingerprint="a" * 16, error_type="KeyError", error_message="k",
+                           severity="critical", title="KeyError", trace_id=None, method="GET", path="/")
+            deadline = time.monotonic() + 10
+            while router.stats()["spooled"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            if os.fork() == 0:
+                router.start()  # the child takes its own slot (and must not adopt the live parent's)
+                while router._spool is None or router._spool.dir is None:
+                    time.sleep(0.01)
+                print(os.getpid(), router._spool.dir.name, flush=True)
+                time.sleep(20)
+                os._exit(0)
+            time.sleep(60)
+        """)
+        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
+            child = 0
+            try:
+                assert proc.stdout is not None
+                pid, child_slot = proc.stdout.readline().split()
+                child = int(pid)
+                assert child_slot == "slot-1"
+                receiver.wait_for(1)
+                ids = {orjson.loads(f.read_bytes())["event"]["id"] for f in spool_files(tmp_path)}
+                assert len(ids) == 1
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+                receiver.default = Respond(200)
+                n_before = len(receiver.requests)
+                restarted = make_router([Route(Webhook(hook_url))], spool_dir=tmp_path)
+                assert asyncio.run(restarted.flush(5.0))
+                assert restarted.stats()["replayed"] == 1
+                assert {r.headers["webhook-id"] for r in receiver.requests[n_before:]} == ids
+                assert spool_files(tmp_path) == []
+            finally:
+                _kill(proc.pid)
+                if child:
+                    _kill(child)
+
+
+def test_a_preforked_replacement_worker_replays_its_dead_predecessors_slot(tmp_path: Path) -> None:
+    """gunicorn --preload: the router is built in the master, workers are forks. Worker 1 dies (SIGKILL)
+    with an alert in its slot; worker 2, forked to replace it, replays it at once although it never
+    captures anything (regression: a forked child started its delivery thread only at its first capture)."""
+    with Receiver(default=Respond(503)) as receiver:
+        hook_url = receiver.url + "/hook"
+        script = textwrap.dedent(f"""
+            import os, sys, time
+            from obskit.alerts import AlertRouter, Route, Webhook
+            router = AlertRouter([Route(Webhook({hook_url!r}))], spool_dir={str(tmp_path)!r},
+                                 backoff_base=60, backoff_cap=60)
+            router.bind("checkout", "test")
+            def worker(capture):
+                if os.fork() != 0:
+                    return
+                if capture:
+                    router.capture(fingerprint="a" * 16, error_type="KeyError", error_message="k",
+                                   severity="critical", title="KeyError", trace_id=None, method="GET", path="/")
+                    deadline = time.monotonic() + 10
+                    while router.stats()["spooled"] < 1 and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                print(os.getpid(), flush=True)
+                time.sleep(30)
+                os._exit(0)
+            for line in sys.stdin:  # the test asks for each worker
+                worker(line.strip() == "crashing")
+        """)
+        with subprocess.Popen(
+            [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        ) as master:
+            assert master.stdin is not None
+            assert master.stdout is not None
+            workers: list[int] = []
+            try:
+                master.stdin.write("crashing\n")
+                master.stdin.flush()
+                workers.append(int(master.stdout.readline()))
+                first_try = receiver.wait_for(1)[0]
+                assert len(spool_files(tmp_path)) == 1
+                os.kill(workers[0], signal.SIGKILL)
+
+                receiver.default = Respond(200)
+                master.stdin.write("quiet\n")
+                master.stdin.flush()
+                workers.append(int(master.stdout.readline()))
+                replayed = receiver.wait_for(2, timeout=5.0)[1]
+                assert replayed.headers["webhook-id"] == first_try.headers["webhook-id"]
+                wait_until(lambda: spool_files(tmp_path) == [])
+            finally:
+                for pid in (*workers, master.pid):
+                    _kill(pid)
+
+
+def test_a_live_router_adopts_the_slot_of_a_process_that_died(
+    tmp_path: Path, make_router: MakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while its siblings live, and not replaced: a sibling replays its slot."""
+    monkeypatch.setattr(_router, "RESCAN_SECONDS", 0.2)
+    with Receiver(default=Respond(503)) as receiver:
+        hook_url = receiver.url + "/hook"
+        sibling = make_router([Route(Webhook(hook_url))], spool_dir=tmp_path)
+        wait_until(lambda: sibling._spool is not None and sibling._spool.dir is not None)
+        script = textwrap.dedent(f"""
+            import time
+            from obskit.alerts import AlertRouter, Route, Webhook
+            router = AlertRouter([Route(Webhook({hook_url!r}))], spool_dir={str(tmp_path)!r},
+                                 backoff_base=60, backoff_cap=60)
+            router.bind("checkout", "test")
+            router.capture(fingerprint="a" * 16, error_type="KeyError", error_message="k",
+                           severity="critical", title="KeyError", trace_id=None, method="GET", path="/")
+            deadline = time.monotonic() + 10
+            while router.stats()["spooled"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            print("ready", flush=True)
+            time.sleep(30)
+        """)
+        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
+            try:
+                assert proc.stdout is not None
+                assert proc.stdout.readline().strip() == "ready"
+                first_try = receiver.wait_for(1)[0]
+                time.sleep(0.5)  # rescans meanwhile leave a live process's slot alone
+                assert sibling.stats()["replayed"] == 0
+                receiver.default = Respond(200)
+            finally:
+                _kill(proc.pid)
+                proc.wait(10)
+        replayed = receiver.wait_for(2, timeout=5.0)[1]
+        assert replayed.headers["webhook-id"] == first_try.headers["webhook-id"]
+        assert asyncio.run(sibling.flush(5.0))
+        assert (sibling.stats()["replayed"], sibling.stats()["delivered"]) == (1, 1)
+        assert spool_files(tmp_path) == []
+
+
+def _spooled_docs(root: Path) -> list[dict[str, object]]:
+    return [orjson.loads(f.read_bytes()) for f in spool_files(root)]
+
+
+def test_held_alerts_replayed_after_a_restart_stay_under_the_rate_limit(
+    tmp_path: Path, receiver: Receiver, make_router: MakeRouter
+) -> None:
+    """Regression: held alerts were spooled at close as plain deliveries and the restart sent them all at
+    once, so every deploy defeated a route's rate limit."""
+    first = make_router([Route(Webhook(receiver.url), rate_limit="1/h")], spool_dir=tmp_path)
+    for i in range(5):
+        capture(first, fingerprint=f"{i:016x}")
+    receiver.wait_for(1)
+    assert first.close(timeout=0.3) is False  # four wait for tokens an hour away
+    assert (first.stats()["delivered"], first.stats()["shutdown_spooled"]) == (1, 4)
+    docs = _spooled_docs(tmp_path)
+    assert [d.get("held") for d in docs] == [0, 0, 0, 0]
+
+    second = make_router([Route(Webhook(receiver.url), rate_limit="1/h")], spool_dir=tmp_path)
+    wait_until(lambda: second.stats()["replayed"] == 4)
+    assert len(receiver.settle(quiet=0.5)) == 2  # the restarted bucket's one token, not four
+    stats = second.stats()
+    assert (stats["replayed"], stats["delivered"], stats["dropped"]) == (4, 1, 0)
+    assert second.close(timeout=0.1) is False
+    assert second.stats()["shutdown_spooled"] == 3
+    assert len(spool_files(tmp_path)) == 3
+    delivered = {r.json()["fingerprint"] for r in receiver.requests}
+    held = {d["event"]["fingerprint"] for d in _spooled_docs(tmp_path)}  # type: ignore[index]
+    assert delivered | held == {f"{i:016x}" for i in range(5)}
+    assert not delivered & held
+
+
+def test_held_alerts_survive_a_sigkill(tmp_path: Path) -> None:
+    """Regression: held alerts lived only in memory, so a kill lost them, uncounted."""
+    with Receiver() as receiver:
+        script = textwrap.dedent(f"""
+            import time
+            from obskit.alerts import AlertRouter, Route, Webhook
+            router = AlertRouter([Route(Webhook({receiver.url!r}), rate_limit="1/min")], spool_dir={str(tmp_path)!r})
+            router.bind("checkout", "test")
+            for i in range(5):
+                router.capture(fingerprint=f"{{i:016x}}", error_type="KeyError", error_message="k",
+                               severity="critical", title="KeyError", trace_id=None, method="GET", path="/")
+            deadline = time.monotonic() + 5
+            while router.stats()["spooled"] < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            print("ready", flush=True)
+            time.sleep(30)
+        """)
+        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
+            try:
+                assert proc.stdout is not None
+                assert proc.stdout.readline().strip() == "ready"
+                receiver.wait_for(1)
+            finally:
+                _kill(proc.pid)
+                proc.wait(10)
+        docs = _spooled_docs(tmp_path)
+        assert [d.get("held") for d in docs] == [0, 0, 0, 0]
+        sent_first = receiver.requests[0].json()["fingerprint"]
+        assert sent_first not in {d["event"]["fingerprint"] for d in docs}  # type: ignore[index]
+
+        restarted = AlertRouter([Route(Webhook(receiver.url), rate_limit="1/min")], spool_dir=tmp_path)
+        try:
+            wait_until(lambda: restarted.stats()["replayed"] == 4)
+            assert len(receiver.settle(quiet=0.5)) == 2  # still one per minute
+        finally:
+            restarted.close(timeout=0.1)
+        assert restarted.stats()["shutdown_spooled"] == 3
+        delivered = [r.json()["fingerprint"] for r in receiver.requests]
+        held = [d["event"]["fingerprint"] for d in _spooled_docs(tmp_path)]  # type: ignore[index]
+        assert sorted(delivered + held) == [f"{i:016x}" for i in range(5)]
+
+
+def test_a_coalesced_held_alert_leaves_only_its_latest_event_in_the_spool(
+    tmp_path: Path, receiver: Receiver, make_router: MakeRouter
+) -> None:
+    router = make_router([Route(Webhook(receiver.url), rate_limit="1/h")], spool_dir=tmp_path, dedup_window=0.2)
+    capture(router, fingerprint="a" * 16)
+    capture(router, fingerprint="b" * 16)  # held
+    receiver.wait_for(1)
+    wait_until(lambda: router.stats()["spooled"] == 2 and len(spool_files(tmp_path)) == 1)
+    first_id = _spooled_docs(tmp_path)[0]["event"]["id"]  # type: ignore[index]
+    time.sleep(0.3)  # b's window ended quiet: the next one is a new alert, coalesced into the held one
+    capture(router, fingerprint="b" * 16)
+    wait_until(lambda: router.stats()["coalesced"] == 1 and router.stats()["spooled"] == 3)
+    wait_until(lambda: len(spool_files(tmp_path)) == 1)
+    (doc,) = _spooled_docs(tmp_path)
+    assert doc["event"]["id"] != first_id  # type: ignore[index]
+    assert (doc["event"]["fingerprint"], doc["held"]) == ("b" * 16, 0)  # type: ignore[index]
+    assert [r.json()["fingerprint"] for r in receiver.requests] == ["a" * 16]
+
+
+@pytest.mark.parametrize("spool_dir", ["", "   ", "\t\n"])
+def test_an_empty_spool_dir_is_refused_rather_than_spooling_into_the_cwd(
+    spool_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # what os.environ.get("ALERT_SPOOL", "") would have spooled into
+    with pytest.raises(ValueError, match=r"spool_dir must be None .* or a directory path"):
+        AlertRouter([Route(Webhook("http://127.0.0.1:9/hook"))], spool_dir=spool_dir)
+    assert list(tmp_path.iterdir()) == []
