@@ -50,7 +50,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import httpx
 
@@ -605,8 +605,8 @@ class AlertRouter:
                     entry.last_seen = now
                     # The event reports the latest occurrence's request (SPEC §6 schema).
                     entry.trace_id = trace_id
-                    entry.method = method
-                    entry.path = path
+                    entry.method = _text(method, _MAX_METHOD)
+                    entry.path = _text(path, MAX_FIELD)
                     self._cap["deduplicated"] += 1
                     return
                 if self._closed:
@@ -627,13 +627,13 @@ class AlertRouter:
                 entry.reported = 0
                 entry.first_seen = entry.last_seen = now
                 entry.severity = severity
-                entry.title = title[:MAX_TITLE]
-                entry.error_type = error_type[:MAX_FIELD]
-                entry.error_message = error_message[:MAX_MESSAGE]
+                entry.title = _text(title, MAX_TITLE)
+                entry.error_type = _text(error_type, MAX_FIELD)
+                entry.error_message = _text(error_message, MAX_MESSAGE)
                 entry.trace_id = trace_id
-                entry.method = method
-                entry.path = path
-                entry.code = code
+                entry.method = _text(method, _MAX_METHOD)
+                entry.path = _text(path, MAX_FIELD)  # an unmatched raw path can be a megabyte
+                entry.code = _text(code, MAX_FIELD)
                 entry.known = known
                 self._inbox.append((entry, exc))
                 self._backlog += 1
@@ -1324,6 +1324,27 @@ def _preload_lazy_imports() -> None:
     for name in _LAZY_IMPORTS:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+
+
+_MAX_METHOD = 32
+
+
+@overload
+def _text(value: str, limit: int) -> str: ...
+@overload
+def _text(value: None, limit: int) -> None: ...
+def _text(value: str | None, limit: int) -> str | None:
+    """``value`` cut to ``limit`` and valid UTF-8: a lone surrogate (a file name decoded with
+    surrogateescape, in an exception message) would make every JSON hook's encoder refuse the alert."""
+    if value is None:
+        return None
+    value = value[:limit]
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def _positive(name: str, value: Any) -> None:

@@ -535,3 +535,30 @@ def test_rate_limited_alerts_still_held_at_close_are_counted(make_router: MakeRo
     assert router.close(2.0) is False
     stats = router.stats()
     assert (stats["delivered"], stats["rate_limited"], stats["dropped_shutdown"]) == (1, 1, 1)
+
+
+def test_an_undecodable_file_name_in_the_message_and_a_huge_path_still_alert(
+    receiver: Receiver, make_router: MakeRouter
+) -> None:
+    from obskit.alerts import PagerDuty, Slack
+
+    name = b"invoice-\xe9.pdf".decode("utf-8", "surrogateescape")  # os.listdir() on a non-UTF-8 file system
+    hooks = [
+        Webhook(receiver.url + "/wh"),
+        Slack(receiver.url + "/slack"),
+        PagerDuty("k" * 32, url=receiver.url + "/pd"),
+    ]
+    router = make_router([Route(hooks)])
+    capture(
+        router,
+        error_message=f"cannot parse {name}",
+        title=f"ValueError: cannot parse {name}",
+        path="/" + "a" * 1_000_000,
+    )
+    assert asyncio.run(router.flush(5.0))
+    assert sorted(r.path for r in receiver.requests) == ["/pd", "/slack", "/wh"]
+    event = next(r for r in receiver.requests if r.path == "/wh").json()
+    assert validate_alert(event) == []
+    assert event["error"]["message"] == "cannot parse invoice-\\udce9.pdf"  # escaped, not a reason to drop it
+    assert len(event["request"]["path"]) <= 512
+    assert router.stats()["delivered"] == 3
