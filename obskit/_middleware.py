@@ -683,23 +683,37 @@ def _route_template(scope: Scope) -> str | None:
     prefix = root[len(scope.get("app_root_path", root)) :]
     if not prefix or template.startswith(prefix):
         return template
-    params = scope.get("path_params")
-    if params:
-        prefix = _template_prefix(prefix, template, params)
-    return f"{prefix}{template}"
+    mounts = _mount_templates(scope)
+    # Never the concrete prefix: it holds request values (/tenants/acme), and the route is a metric label
+    # and part of an HTTP error's fingerprint. A Mount chain that cannot be found again leaves the route
+    # template alone, which stays bounded.
+    return f"{mounts}{template}" if mounts is not None else template
 
 
-def _template_prefix(prefix: str, template: str, params: dict[str, Any]) -> str:
-    """A Mount's concrete prefix with its parameters named again: /tenants/acme -> /tenants/{tenant}.
+def _mount_templates(scope: Scope) -> str | None:
+    """The path templates of the Mounts a request went through: "/tenants/{tenant}".
 
-    The route is a metric label and part of an HTTP error's fingerprint: it must not hold request values.
-    Starlette keeps only the innermost route, but the Mount's parameters are in path_params; a path
-    segment equal to one that the inner template does not name is that parameter.
+    Starlette keeps only the innermost route in the scope, so the Mounts are matched again from the
+    outermost router (Router sets scope["router"] only when it is not set yet), as Starlette matched them.
     """
-    mine = {str(v): k for k, v in params.items() if "{" + k + "}" not in template and "{" + k + ":" not in template}
-    if not mine:
-        return prefix
-    return "/".join(f"{{{mine[seg]}}}" if seg in mine else seg for seg in prefix.split("/"))
+    routing = sys.modules.get("starlette.routing")
+    routes = getattr(scope.get("router"), "routes", None)
+    if routing is None or not routes:
+        return None
+    sub: dict[str, Any] = {"type": "http", "path": scope["path"], "root_path": scope.get("app_root_path", "")}
+    parts: list[str] = []
+    for _ in range(16):  # Mounts nest a few deep; bounded all the same
+        for route in routes:
+            if isinstance(route, routing.Mount):
+                match, child = route.matches(sub)
+                if match is routing.Match.FULL:
+                    parts.append(route.path)
+                    sub = {**sub, **child}
+                    routes = route.routes
+                    break
+        else:
+            break
+    return "".join(parts) or None
 
 
 def _decoded(encoding: bytes, body: bytes) -> bytes:

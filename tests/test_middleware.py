@@ -984,10 +984,12 @@ async def test_route_templates_name_a_mounts_parameters_and_leave_out_the_server
     obskit_logs: LogRecords,
 ) -> None:
     tenants = Mount("/tenants/{tenant}", routes=[Route("/items/{item_id}", ok)])
+    versions = Mount("/v{version}", routes=[Mount("/shards/{shard:int}", routes=[Route("/items/{item_id}", ok)])])
     app = make_app()
-    app.router.routes.append(tenants)
+    app.router.routes += [tenants, versions]
     await get(app, "/tenants/acme/items/1")
     await get(app, "/tenants/globex/items/2")
+    await get(app, "/vabc/shards/007/items/3")  # part of a segment, a converted value, nested Mounts
     transport = httpx.ASGITransport(app=app, root_path="/shop")  # uvicorn --root-path /shop
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         await c.get("/shop/orders/7")
@@ -995,6 +997,7 @@ async def test_route_templates_name_a_mounts_parameters_and_leave_out_the_server
     assert [r["http"]["route"] for r in access(obskit_logs)] == [
         "/tenants/{tenant}/items/{item_id}",
         "/tenants/{tenant}/items/{item_id}",
+        "/v{version}/shards/{shard:int}/items/{item_id}",
         "/orders/{order_id}",
         "/api/items/{item_id}",
     ]
