@@ -136,7 +136,7 @@ def configure(
     svc = _pick(service, "OBSKIT_SERVICE", None)
     if not svc or not isinstance(svc, str):
         raise ValueError("configure() needs a service name: pass service=... or set OBSKIT_SERVICE")
-    lvl = (_pick(level, "OBSKIT_LOG_LEVEL", "info") or "info").lower()
+    lvl = _level_name(_pick(level, "OBSKIT_LOG_LEVEL", "info") or "info")
     if lvl not in _LEVELS:
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}; got {lvl!r}")
     fmt = (_pick(format, "OBSKIT_LOG_FORMAT", "json") or "json").lower()
@@ -177,11 +177,14 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
                 raise ValueError(f"{key} must be an int >= 256, got {value!r}")
             out[key] = value
         elif key == "stack_level":
-            if value not in LEVEL_NUMBERS:
+            name = _level_name(value)
+            if name not in LEVEL_NUMBERS:
                 raise ValueError(f"stack_level must be one of {', '.join(LEVEL_NUMBERS)}; got {value!r}")
-            out[key] = LEVEL_NUMBERS[value]
+            out[key] = LEVEL_NUMBERS[name]
         elif key in ("trusted_proxies", "access_log_exclude"):
-            if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+                raise ValueError(f"{key} must be a list of strings, got {value!r}")
+            if not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{key} must be a list of strings, got {value!r}")
             out[key] = tuple(value)
         else:
@@ -194,6 +197,12 @@ def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def _apply(settings: Settings) -> None:
     global _settings, _pipeline  # noqa: PLW0603
     with _lock:
+        from obskit import _metrics  # noqa: PLC0415
+
+        if settings.metrics:
+            # First: it is what can fail (prometheus-client missing, a bad PROMETHEUS_MULTIPROC_DIR), and a
+            # configure() that raises must leave the previous configuration whole.
+            _metrics.enable()
         set_redactor(settings.redactor)
         if _pipeline is None:
             _pipeline = _logsetup.Pipeline(settings)
@@ -201,14 +210,22 @@ def _apply(settings: Settings) -> None:
             _pipeline.update(settings)
         _settings = settings
         _logsetup.install(settings, _pipeline)
-        if settings.metrics:
-            from obskit import _metrics  # noqa: PLC0415
-
-            _metrics.enable()
+        if not settings.metrics:
+            _metrics.state.active = False  # configure(metrics=False) after metrics=True stops counting
         if settings.alerts is not None:
             bind = getattr(settings.alerts, "bind", None)
             if callable(bind):
                 bind(settings.service, settings.environment)
+
+
+def _level_name(value: object) -> object:
+    """``"WARNING"`` and ``logging.WARNING`` name the level ``"warning"``; anything else is left for the
+    caller's check to refuse with the allowed values."""
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}.get(value, value)
+    return value
 
 
 def settings() -> Settings | None:

@@ -552,3 +552,22 @@ def test_multiprocess_mode_counts_a_forked_child_only_for_what_it_adds(tmp_path:
     assert samples["obskit_alerts_dropped_total"] == {labels(reason="queue_full"): 2.0}
     # Both processes have exited and were not marked dead: their last depth (0) still counts.
     assert samples["obskit_alert_queue_depth"] == {(): 0.0}
+
+
+async def test_configure_metrics_false_after_true_stops_counting(client: httpx.AsyncClient) -> None:
+    obskit.configure(service="checkout", metrics=True)
+    await client.get("/ok")
+    obskit.configure(service="checkout", metrics=False)
+    await client.get("/ok")
+    samples = await scrape(client)
+    assert samples["obskit_requests_total"][labels(method="GET", route="/ok", status="200")] == 1.0
+
+
+def test_a_configure_that_fails_on_metrics_leaves_the_previous_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    before = obskit.configure(service="before")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="PROMETHEUS_MULTIPROC_DIR"):
+        obskit.configure(service="after", metrics=True)
+    assert obskit.settings() is before

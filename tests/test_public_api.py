@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import inspect
 
+import pytest
+
 import obskit
 import obskit.alerts
 import obskit.schema
@@ -61,3 +63,13 @@ def test_pytest_plugin_and_cli_are_registered_entry_points() -> None:
     eps = importlib.metadata.entry_points()
     assert any(ep.value == "obskit.testing" for ep in eps.select(group="pytest11"))
     assert any(ep.value == "obskit._cli:main" for ep in eps.select(group="console_scripts", name="obskit"))
+
+
+def test_levels_may_be_given_as_the_logging_module_gives_them() -> None:
+    import logging
+
+    settings = obskit.configure(service="svc", level=logging.WARNING, stack_level="WARNING")
+    assert (settings.level, settings.stack_level) == ("warning", logging.WARNING)
+    for bad in ({"level": 25}, {"level": object()}, {"trusted_proxies": None}):
+        with pytest.raises(ValueError):
+            obskit.configure(service="svc", **bad)
