@@ -224,6 +224,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    # uvicorn takes 70000 as 70000 - 65536 and 0 as "any free port": either way the demo's advertised
+    # URLs would name a port nobody listens on.
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be a TCP port from 1 to 65535, got {value}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obskit", description="obskit command-line tools.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
@@ -246,7 +255,7 @@ def _parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="serve the example app with everything on")
     demo.add_argument("--host", default="127.0.0.1", help="interface to bind (default: %(default)s)")
-    demo.add_argument("--port", type=int, default=8000, help="port to bind (default: %(default)s)")
+    demo.add_argument("--port", type=_port, default=8000, help="port to bind (default: %(default)s)")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

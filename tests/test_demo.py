@@ -169,3 +169,17 @@ def test_the_demo_app_in_process_lists_its_routes_and_keeps_one_trace_per_reques
         assert message in messages
     [welcome] = [r for r in obskit_logs if r["logger"] == "obskit.demo"]
     assert welcome["curl"][0] == "curl -i http://demo.test/"
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "-1", "http"])
+def test_a_port_outside_1_to_65535_is_refused_before_anything_starts(port: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "obskit._cli", "demo", "--port", port],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2  # argparse's usage error
+    assert "--port" in result.stderr
+    assert result.stdout == ""  # no server, no records
