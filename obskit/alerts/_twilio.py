@@ -9,6 +9,7 @@ keeps that rare, and a duplicate page beats a lost one.
 from __future__ import annotations
 
 import hashlib
+import re
 import urllib.parse
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 SEGMENT = 160
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+_SENDER_ID = re.compile(r"(?=[A-Za-z0-9 ]*[A-Za-z])[A-Za-z0-9 ]{1,11}")  # Twilio's alphanumeric sender id
 _GSM7_BASIC = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
@@ -63,7 +66,8 @@ class Twilio:
         max_attempts: Attempts before the alert is dropped.
 
     Raises:
-        ValueError: An empty credential or number, or a non-http(s) ``base_url``.
+        ValueError: An empty credential, a number that is not E.164 (``from_`` may be an alphanumeric
+            sender id), or a non-http(s) ``base_url``.
     """
 
     wants_exception = False
@@ -82,6 +86,13 @@ class Twilio:
         for name, value in (("account_sid", account_sid), ("auth_token", auth_token), ("from_", from_), ("to", to)):
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"Twilio: {name} must be a non-empty string")
+        if not _E164.fullmatch(to):
+            # Twilio refuses anything else with a 400, found only when a real page is due
+            raise ValueError(f"Twilio: to must be an E.164 number such as +14155550100, got {_mask(to)!r}")
+        if not (_E164.fullmatch(from_) or _SENDER_ID.fullmatch(from_)):
+            raise ValueError(
+                "Twilio: from_ must be an E.164 number or an alphanumeric sender id of at most 11 characters"
+            )
         base = check_http_url(base_url, "Twilio").rstrip("/")
         self._sid = account_sid
         self._token = auth_token

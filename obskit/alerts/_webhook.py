@@ -111,6 +111,9 @@ class Webhook:
     ) -> None:
         self.url = check_http_url(url, "Webhook")
         self._key = _decode_secret(secret) if secret is not None else None
+        if self._key is not None and not 24 <= len(self._key) <= 64:
+            # Standard Webhooks: a signing secret is 24 to 64 random bytes; a shorter one is guessable.
+            raise ValueError(f"secret must hold 24 to 64 bytes after 'whsec_', got {len(self._key)}")
         self.timeout = hook_timeout(timeout, "Webhook")
         self.max_attempts = hook_attempts(max_attempts, "Webhook")
         self._headers = dict(headers or {})

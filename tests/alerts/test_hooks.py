@@ -161,7 +161,7 @@ def test_hooks_reject_non_http_urls_without_echoing_them(url: Any) -> None:
         Slack,
         lambda u: PagerDuty("key", url=u),
         Alertmanager,
-        lambda u: Twilio("AC1", "tok", "+1", "+2", base_url=u),
+        lambda u: Twilio("AC1", "tok", "+15005550006", "+14155550100", base_url=u),
     ):
         with pytest.raises(ValueError, match="http") as info:
             make(url)
@@ -171,6 +171,21 @@ def test_hooks_reject_non_http_urls_without_echoing_them(url: Any) -> None:
 def test_webhook_rejects_a_malformed_secret() -> None:
     with pytest.raises(ValueError, match="whsec_"):
         Webhook("https://example.com/h", secret="whsec_not base64!")
+    for size in (1, 23, 65):  # Standard Webhooks: 24 to 64 bytes
+        with pytest.raises(ValueError, match="24 to 64 bytes"):
+            Webhook("https://example.com/h", secret="whsec_" + base64.b64encode(b"k" * size).decode())
+
+
+@pytest.mark.parametrize("to", ["4155550100", "+1 (415) 555-0100", "+", "call-me", "+1234567890123456", "+0415"])
+def test_twilio_refuses_a_recipient_that_is_not_e164(to: str) -> None:
+    with pytest.raises(ValueError, match=r"E\.164"):
+        Twilio("AC1", "tok", "+15005550006", to)
+
+
+def test_twilio_takes_an_alphanumeric_sender_id() -> None:
+    assert Twilio("AC1", "tok", "OBSKIT", "+14155550100").from_ == "OBSKIT"
+    with pytest.raises(ValueError, match="from_"):
+        Twilio("AC1", "tok", "TOO LONG SENDER", "+14155550100")
 
 
 # --- PagerDuty Events API v2 ---------------------------------------------------------------------------
