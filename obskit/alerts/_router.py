@@ -50,7 +50,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from typing import Any, Final, overload
+from typing import Any, Final
 
 import httpx
 
@@ -605,8 +605,8 @@ class AlertRouter:
                     entry.last_seen = now
                     # The event reports the latest occurrence's request (SPEC §6 schema).
                     entry.trace_id = trace_id
-                    entry.method = _text(method, _MAX_METHOD)
-                    entry.path = _text(path, MAX_FIELD)
+                    entry.method = None if method is None else _text(method, _MAX_METHOD)
+                    entry.path = None if path is None else _text(path, MAX_FIELD)
                     self._cap["deduplicated"] += 1
                     return
                 if self._closed:
@@ -631,9 +631,9 @@ class AlertRouter:
                 entry.error_type = _text(error_type, MAX_FIELD)
                 entry.error_message = _text(error_message, MAX_MESSAGE)
                 entry.trace_id = trace_id
-                entry.method = _text(method, _MAX_METHOD)
-                entry.path = _text(path, MAX_FIELD)  # an unmatched raw path can be a megabyte
-                entry.code = _text(code, MAX_FIELD)
+                entry.method = None if method is None else _text(method, _MAX_METHOD)
+                entry.path = None if path is None else _text(path, MAX_FIELD)  # an unmatched raw path can be a megabyte
+                entry.code = None if code is None else _text(code, MAX_FIELD)
                 entry.known = known
                 self._inbox.append((entry, exc))
                 self._backlog += 1
@@ -1329,15 +1329,9 @@ def _preload_lazy_imports() -> None:
 _MAX_METHOD = 32
 
 
-@overload
-def _text(value: str, limit: int) -> str: ...
-@overload
-def _text(value: None, limit: int) -> None: ...
-def _text(value: str | None, limit: int) -> str | None:
+def _text(value: str, limit: int) -> str:
     """``value`` cut to ``limit`` and valid UTF-8: a lone surrogate (a file name decoded with
     surrogateescape, in an exception message) would make every JSON hook's encoder refuse the alert."""
-    if value is None:
-        return None
     value = value[:limit]
     if not value.isascii():
         try:
