@@ -146,9 +146,26 @@ class ServerProcess:
                 raise TimeoutError(f"the server ignored signal {sig} for {SHUTDOWN_DEADLINE}s") from None
         self.returncode = self.proc.returncode
         out, err = self._files
-        out.seek(0)
-        err.seek(0)
-        self.stdout, self.stderr = out.read(), err.read()
+        self.stdout, self.stderr = read_whole(out), read_whole(err)
+
+
+def read_whole(file: Any) -> bytes:
+    """Everything written to ``file`` so far, read without moving its offset.
+
+    A child given the file as stdout shares that offset: a seek(0) while it runs would make its next write
+    land at the start, over earlier lines (a torn first line, seen as a rare test failure).
+    """
+    fd = file.fileno()
+    size = os.fstat(fd).st_size
+    chunks: list[bytes] = []
+    done = 0
+    while done < size:
+        chunk = os.pread(fd, size - done, done)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        done += len(chunk)
+    return b"".join(chunks)
 
 
 @contextlib.contextmanager

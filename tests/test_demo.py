@@ -17,7 +17,15 @@ from obskit import _demo
 from obskit._cli import main
 from obskit.schema import validate_problem
 from obskit.testing import LogRecords
-from tests.servers import REPO, ServerProcess, free_port, run_server_process, serve, validate_with_cli
+from tests.servers import (
+    REPO,
+    ServerProcess,
+    free_port,
+    read_whole,
+    run_server_process,
+    serve,
+    validate_with_cli,
+)
 
 # route -> status the demo answers with
 STATUSES = {
@@ -145,11 +153,7 @@ def test_the_demo_shows_one_alert_however_often_the_bug_fires() -> None:
 
 
 def _read(server: ServerProcess) -> bytes:
-    out = server._files[0]
-    out.seek(0)
-    data: bytes = out.read()
-    out.seek(0, 2)
-    return data
+    return read_whole(server._files[0])
 
 
 def test_the_demo_app_in_process_lists_its_routes_and_keeps_one_trace_per_request(obskit_logs: LogRecords) -> None:

@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING, Any
 import httpx
 import orjson
 
-from tests.servers import REPO, free_port, wait_for_port
+from tests.servers import REPO, free_port, read_whole, wait_for_port
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -57,15 +57,13 @@ class AppProcess:
     @property
     def stderr(self) -> bytes:
         if self._stderr is None:
-            self.stderr_file.seek(0)
-            self._stderr = self.stderr_file.read()
+            self._stderr = read_whole(self.stderr_file)
         return self._stderr
 
     @property
     def stdout(self) -> bytes:
         assert self.stdout_file is not None
-        self.stdout_file.seek(0)
-        return self.stdout_file.read()
+        return read_whole(self.stdout_file)
 
     def exit_counts(self) -> dict[str, Any]:
         """The final counts ``faults_app`` printed at exit."""
