@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -111,14 +113,8 @@ def test_a_killed_process_loses_nothing(tmp_path: Path, make_router: MakeRouter)
             print("ready", flush=True)
             time.sleep(60)
         """)
-        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
-            try:
-                assert proc.stdout is not None
-                assert proc.stdout.readline().strip() == "ready"
-                receiver.wait_for(1)
-            finally:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+        with _killed_when_done(script):
+            receiver.wait_for(1)
         ids = {orjson.loads(f.read_bytes())["event"]["id"] for f in spool_files(tmp_path)}
         assert len(ids) == 5
         assert receiver.requests[0].headers["webhook-id"] in ids
@@ -256,6 +252,19 @@ def test_a_forked_child_takes_its_own_slot(tmp_path: Path, receiver: Receiver, m
     assert spool_files(tmp_path) == []
 
 
+@contextlib.contextmanager
+def _killed_when_done(script: str) -> Iterator[subprocess.Popen[str]]:
+    """Run ``script`` until it prints "ready"; SIGKILL it when the block ends."""
+    with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout is not None
+            assert proc.stdout.readline().strip() == "ready"
+            yield proc
+        finally:
+            _kill(proc.pid)
+            proc.wait(10)
+
+
 def _kill(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
@@ -391,17 +400,11 @@ def test_a_live_router_adopts_the_slot_of_a_process_that_died(
             print("ready", flush=True)
             time.sleep(30)
         """)
-        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
-            try:
-                assert proc.stdout is not None
-                assert proc.stdout.readline().strip() == "ready"
-                first_try = receiver.wait_for(1)[0]
-                time.sleep(0.5)  # rescans meanwhile leave a live process's slot alone
-                assert sibling.stats()["replayed"] == 0
-                receiver.default = Respond(200)
-            finally:
-                _kill(proc.pid)
-                proc.wait(10)
+        with _killed_when_done(script):
+            first_try = receiver.wait_for(1)[0]
+            time.sleep(0.5)  # rescans meanwhile leave a live process's slot alone
+            assert sibling.stats()["replayed"] == 0
+            receiver.default = Respond(200)
         replayed = receiver.wait_for(2, timeout=5.0)[1]
         assert replayed.headers["webhook-id"] == first_try.headers["webhook-id"]
         assert asyncio.run(sibling.flush(5.0))
@@ -458,14 +461,8 @@ def test_held_alerts_survive_a_sigkill(tmp_path: Path) -> None:
             print("ready", flush=True)
             time.sleep(30)
         """)
-        with subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) as proc:
-            try:
-                assert proc.stdout is not None
-                assert proc.stdout.readline().strip() == "ready"
-                receiver.wait_for(1)
-            finally:
-                _kill(proc.pid)
-                proc.wait(10)
+        with _killed_when_done(script):
+            receiver.wait_for(1)
         docs = _spooled_docs(tmp_path)
         assert [d.get("held") for d in docs] == [0, 0, 0, 0]
         sent_first = receiver.requests[0].json()["fingerprint"]
