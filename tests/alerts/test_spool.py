@@ -448,15 +448,23 @@ def test_held_alerts_survive_a_sigkill(tmp_path: Path) -> None:
     """Regression: held alerts lived only in memory, so a kill lost them, uncounted."""
     with Receiver() as receiver:
         script = textwrap.dedent(f"""
-            import time
+            import json, pathlib, time
             from obskit.alerts import AlertRouter, Route, Webhook
             router = AlertRouter([Route(Webhook({receiver.url!r}), rate_limit="1/min")], spool_dir={str(tmp_path)!r})
             router.bind("checkout", "test")
             for i in range(5):
                 router.capture(fingerprint=f"{{i:016x}}", error_type="KeyError", error_message="k",
                                severity="critical", title="KeyError", trace_id=None, method="GET", path="/")
-            deadline = time.monotonic() + 5
-            while router.stats()["spooled"] < 4 and time.monotonic() < deadline:
+            # ready once exactly the four held ones are on disk, the first's file gone and no write in
+            # flight: a kill mid-write would leave a .tmp- file, which is another test's subject
+            def settled():
+                try:
+                    docs = [json.loads(p.read_bytes()) for p in pathlib.Path({str(tmp_path)!r}).glob("slot-*/*.json")]
+                except (OSError, ValueError):
+                    return False  # a file renamed or removed under us
+                return len(docs) == 4 and all(d.get("held") == 0 for d in docs)
+            deadline = time.monotonic() + 10
+            while not settled() and time.monotonic() < deadline:
                 time.sleep(0.01)
             print("ready", flush=True)
             time.sleep(30)
