@@ -970,7 +970,7 @@ def install(settings: Settings, pipeline: Pipeline) -> None:
     )
     take_over_stdlib(pipeline, settings)
     if settings.access_log:
-        _silence_server_access_log()
+        silence_server_access_log()
 
 
 class _DropAll(logging.Filter):
@@ -982,7 +982,7 @@ _DROP_ALL = _DropAll()
 _access_silenced = False  # install() silenced uvicorn.access; take_over_stdlib() undoes it
 
 
-def _silence_server_access_log() -> None:
+def silence_server_access_log() -> None:
     """uvicorn's access line repeats obskit's access record: silence it from configure() on.
 
     The middleware does the same at lifespan startup, but ``uvicorn --lifespan off`` has none; uvicorn's

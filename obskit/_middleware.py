@@ -811,13 +811,8 @@ def _retake_logging(access_log: bool) -> None:
     if pipeline is not None and s is not None:
         _logsetup.take_over_stdlib(pipeline, s)
     if access_log:
-        # obskit's access record carries everything uvicorn's does, and the trace id. Detached as well as
-        # disabled: uvicorn formats its access line's arguments (client address, quoted path) on every
-        # request whenever the logger has a handler to reach, before the disabled logger drops the call.
-        access = logging.getLogger("uvicorn.access")
-        access.disabled = True
-        access.propagate = False
-        access.handlers = []
+        # obskit's access record carries everything uvicorn's does, and the trace id.
+        _logsetup.silence_server_access_log()
 
 
 def _autoconfigure() -> _config.Settings:

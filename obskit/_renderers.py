@@ -53,7 +53,7 @@ def _default(obj: object) -> Any:
     return redact_text(safe_repr(obj))
 
 
-def _clean_str(s: str) -> str:
+def utf8_safe(s: str) -> str:
     # Lone surrogates cannot be UTF-8: keep them visible as escapes instead of failing the line.
     return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
@@ -64,7 +64,7 @@ def sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> An
     if obj is None or t is bool or t is float:
         return None if t is float and not math.isfinite(obj) else obj
     if t is str:
-        return _clean_str(obj)
+        return utf8_safe(obj)
     if t is int:
         if -(2**63) <= obj < 2**64:
             return obj
@@ -78,7 +78,7 @@ def sanitize(obj: Any, depth: int = 0, seen: frozenset[int] = frozenset()) -> An
         try:
             if isinstance(obj, dict):
                 return {
-                    (_clean_str(k) if type(k) is str else safe_str(k)): sanitize(v, depth + 1, inner)
+                    (utf8_safe(k) if type(k) is str else safe_str(k)): sanitize(v, depth + 1, inner)
                     for k, v in list(obj.items())
                 }
             return [sanitize(v, depth + 1, inner) for v in list(obj)]

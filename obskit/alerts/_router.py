@@ -54,6 +54,7 @@ from typing import Any, Final
 
 import httpx
 
+from obskit._renderers import utf8_safe
 from obskit.alerts._delivery import THREAD_NAME, Counters, Job, Target, install_log_filter
 from obskit.alerts._event import (
     MAX_FIELD,
@@ -1333,12 +1334,7 @@ def _text(value: str, limit: int) -> str:
     """``value`` cut to ``limit`` and valid UTF-8: a lone surrogate (a file name decoded with
     surrogateescape, in an exception message) would make every JSON hook's encoder refuse the alert."""
     value = value[:limit]
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
+    return value if value.isascii() else utf8_safe(value)
 
 
 def _positive(name: str, value: Any) -> None:
