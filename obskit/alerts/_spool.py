@@ -37,7 +37,7 @@ import orjson
 from obskit.alerts._event import AlertEvent
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
 try:
     import fcntl
@@ -113,13 +113,8 @@ class Spool:
         self.root.mkdir(parents=True, exist_ok=True)
         # Processes starting together choose their slots one at a time: another's orphan scan briefly
         # holds each free slot's lock, and would otherwise push this one to a higher slot.
-        guard = self._open_lock(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT)
-        try:
-            if fcntl is not None:
-                fcntl.flock(guard, fcntl.LOCK_EX)
+        with self._slots_guard():
             self._take_slot()
-        finally:
-            self._close_lock(guard)  # releases the flock
 
     def _take_slot(self) -> None:
         for n in range(MAX_SLOTS):
@@ -144,13 +139,8 @@ class Spool:
     def rescan(self) -> tuple[list[Spooled], int]:
         """Adopt the files of slots whose process died since :meth:`open`; return them as :meth:`load` does."""
         assert self.dir is not None
-        guard = self._open_lock(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT)
-        try:
-            if fcntl is not None:
-                fcntl.flock(guard, fcntl.LOCK_EX)  # never races a starting process for a slot's lock
+        with self._slots_guard():  # never races a starting process for a slot's lock
             names = set(self._adopt_orphans())
-        finally:
-            self._close_lock(guard)
         if not names:
             return [], 0
         # Only the adopted names: our own .tmp- files may be writes in flight on another thread.
@@ -191,6 +181,17 @@ class Spool:
             self._fsync_dir()
             logger.info("obskit.alerts: took over %d spooled deliveries left by processes that are gone", len(moved))
         return moved
+
+    @contextlib.contextmanager
+    def _slots_guard(self) -> Iterator[None]:
+        """``<spool_dir>/.slots.lock`` held exclusively: slots are taken and adopted one process at a time."""
+        guard = self._open_lock(self.root / ".slots.lock", os.O_RDWR | os.O_CREAT)
+        try:
+            if fcntl is not None:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+            yield
+        finally:
+            self._close_lock(guard)  # releases the flock
 
     def _open_lock(self, path: Path, flags: int) -> int:
         with _fd_lock:
