@@ -382,7 +382,9 @@ def test_a_live_router_adopts_the_slot_of_a_process_that_died(
 ) -> None:
     """A worker killed while its siblings live, and not replaced: a sibling replays its slot."""
     monkeypatch.setattr(_router, "RESCAN_SECONDS", 0.2)
-    with Receiver(default=Respond(503)) as receiver:
+    # The dying process's attempt hangs until it is killed: answered 503, its full-jitter retry could come
+    # within the half second below and pass for the sibling's replay.
+    with Receiver(default=Hang(5)) as receiver:
         hook_url = receiver.url + "/hook"
         sibling = make_router([Route(Webhook(hook_url))], spool_dir=tmp_path)
         wait_until(lambda: sibling._spool is not None and sibling._spool.dir is not None)
